@@ -1,0 +1,38 @@
+"""Test setup: 8 simulated CPU devices before JAX is imported; data root; markers."""
+import os
+
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+).strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def data_root() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("TESSERA_DATA_DIR", REPO / "data"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip `data` tests when the data root is absent, `gpu` tests without a GPU."""
+    have_data = data_root().is_dir()
+    try:
+        import jax
+
+        have_gpu = any(d.platform == "gpu" for d in jax.devices())
+    except Exception:  # pragma: no cover
+        have_gpu = False
+    for item in items:
+        if "data" in item.keywords and not have_data:
+            item.add_marker(pytest.mark.skip(reason=f"data root {data_root()} not found"))
+        if "gpu" in item.keywords and not have_gpu:
+            item.add_marker(pytest.mark.skip(reason="no GPU"))
+
+
+@pytest.fixture
+def data_dir() -> pathlib.Path:
+    return data_root()
