@@ -1,0 +1,1 @@
+"""Federated learning simulation (see DESIGN.md, lib/fl)."""

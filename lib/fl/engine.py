@@ -1,0 +1,297 @@
+"""One federated round as a pure, jitted function of (state, data, hparams).
+
+    sample participants -> local training (vmapped, shard_map over mesh axis `clients`)
+    -> attack on Byzantine participants -> strategy (weights) -> aggregation rule
+    -> strategy (post) -> server optimizer
+
+State is a dict pytree (checkpointable as is): round, params, server optimizer state,
+per-client states [N, ...] of the local update, participation state, strategy state
+(e.g. FedAU interval statistics, FedStale memory), rule state, and the run's base key.
+Every random draw uses fold_in(fold_in(key, round), purpose[, client]), so a round is a
+function of (state, round) only and an interrupted run replays bit for bit.
+
+The participants of a round are packed into `capacity` slots (static shape); empty slots
+have weight 0. A round that draws more participants than `capacity` reports
+`overflow` and the host loop stops with an error instead of silently dropping clients.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+from lib.config import ConfigError
+from lib.fl import client as client_lib
+from lib.fl import participation as part_lib
+from lib.fl import server as server_lib
+
+# fold_in purposes (never reorder: they define the random streams of saved runs)
+_PART, _LOCAL, _ATTACK, _RULE = 0, 1, 2, 3
+
+# rules that are plain means: a non-finite update poisons them, so the run stops.
+NON_ROBUST_RULES = ("fedavg", "mean")
+
+
+class NonFiniteUpdateError(FloatingPointError):
+    """A participating client sent NaN/inf under a non-robust rule."""
+
+
+class CapacityError(RuntimeError):
+    """More participants in a round than the engine's client slots."""
+
+
+# ----------------------------------------------------------------------------- registry access
+
+
+def _weighted_mean(updates, weights, state, key, **params):
+    del key, params
+    w = weights / jnp.maximum(jnp.sum(weights), 1e-12)
+    return jax.tree.map(lambda u: jnp.tensordot(w, u, axes=1).astype(u.dtype), updates), state
+
+
+def get_rule(name: str):
+    """The aggregation rule `name` from lib.fl.aggregate (plain weighted mean as fallback
+    for 'fedavg' while that registry is absent)."""
+    try:
+        from lib.fl import aggregate
+    except ImportError:
+        aggregate = None
+    if aggregate is not None:
+        return aggregate.get_rule(name)
+    if name in ("fedavg", "mean"):
+        return _weighted_mean
+    raise ConfigError(f"aggregator={name!r} is unknown; choose one of ['fedavg']")
+
+
+def get_attack(name: str):
+    if name in ("none", "", None):
+        return None
+    try:
+        from lib.fl import attacks
+    except ImportError:
+        raise ConfigError(f"attack={name!r}: lib.fl.attacks is not available; only 'none'") from None
+    return attacks.get_attack(name)
+
+
+# ----------------------------------------------------------------------------- strategies
+
+
+class Strategy(NamedTuple):
+    """How client deltas become the server direction (what FedAU/FedStale change).
+
+    prepare(sstate, deltas, ctx) -> (updates, weights [M], scale, sstate): what is fed to the
+      aggregation rule; direction = scale * rule(updates, weights).
+    finish(sstate, direction, deltas, ctx) -> (direction, sstate).
+    ctx: dict idx [M], valid [M], num_samples [M], participating [N], round.
+    """
+
+    name: str
+    init: Callable[[Any], Any]  # params -> sstate
+    prepare: Callable
+    finish: Callable
+
+
+def fedavg_strategy() -> Strategy:
+    """Weights proportional to sample counts over the round's participants."""
+
+    def prepare(sstate, deltas, ctx):
+        w = jnp.where(ctx["valid"], ctx["num_samples"].astype(jnp.float32), 0.0)
+        return deltas, w, jnp.float32(1.0), sstate
+
+    return Strategy("fedavg", lambda params: (), prepare, lambda s, d, deltas, ctx: (d, s))
+
+
+# ----------------------------------------------------------------------------- simulation
+
+
+class Simulation(NamedTuple):
+    local_update: Callable
+    participation: part_lib.Participation
+    strategy: Strategy
+    rule: Callable
+    rule_params: dict
+    attack: Callable | None
+    attack_params: dict
+    byzantine: np.ndarray  # [N] bool, fixed per run
+    server_opt: Any
+    capacity: int
+    mesh: Mesh
+    num_clients: int
+    stop_on_nonfinite: bool
+    client_state_init: Callable[[Any], Any] | None  # params -> per-client state (one client)
+
+
+def clients_mesh(num_devices: int | None = None) -> Mesh:
+    devs = jax.devices()[: num_devices or len(jax.devices())]
+    return jax.make_mesh((len(devs),), ("clients",), axis_types=(AxisType.Auto,), devices=devs)
+
+
+def byzantine_clients(num_clients: int, fraction: float, seed: int) -> np.ndarray:
+    """floor(fraction N) Byzantine clients, chosen reproducibly from `seed`."""
+    if not 0 <= fraction < 1:
+        raise ConfigError(f"byzantine_fraction={fraction} must be in [0, 1)")
+    mask = np.zeros(num_clients, bool)
+    f = int(fraction * num_clients)
+    mask[np.random.default_rng(seed).choice(num_clients, f, replace=False)] = True
+    return mask
+
+
+def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Participation,
+          server_opt, aggregator: str = "fedavg", rule_params=None, attack: str = "none",
+          attack_params=None, byzantine=None, strategy: Strategy | None = None,
+          capacity: int | None = None, mesh: Mesh | None = None,
+          stop_on_nonfinite: bool | None = None, client_state_init=None,
+          local_update=None) -> Simulation:
+    """Validates everything (named errors, before any compile) and returns a Simulation."""
+    n = participation.num_clients
+    mesh = mesh or clients_mesh()
+    if "clients" not in mesh.axis_names:
+        raise ConfigError(f"mesh axes {mesh.axis_names} have no 'clients' axis")
+    ndev = mesh.shape["clients"]
+    cap = capacity or participation.max_participants
+    if cap > n:
+        raise ConfigError(f"capacity={cap} exceeds num_clients={n}")
+    cap = -(-cap // ndev) * ndev  # a multiple of the devices on the clients axis
+    rule = get_rule(aggregator)
+    atk = get_attack(attack)
+    byz = np.zeros(n, bool) if byzantine is None else np.asarray(byzantine, bool)
+    if byz.shape != (n,):
+        raise ConfigError(f"byzantine mask has shape {byz.shape}, expected ({n},)")
+    if byz.any() and atk is None:
+        raise ConfigError("Byzantine clients are set but attack='none'")
+    if stop_on_nonfinite is None:
+        stop_on_nonfinite = aggregator in NON_ROBUST_RULES
+    return Simulation(
+        local_update=local_update or client_lib.make_local_update(loss_fn, local),
+        participation=participation, strategy=strategy or fedavg_strategy(), rule=rule,
+        rule_params=dict(rule_params or {}), attack=atk, attack_params=dict(attack_params or {}),
+        byzantine=byz, server_opt=server_opt, capacity=cap, mesh=mesh, num_clients=n,
+        stop_on_nonfinite=stop_on_nonfinite, client_state_init=client_state_init)
+
+
+def _rule_state_init(sim: Simulation, params):
+    """Rules may carry state; its shape is found by tracing the rule once (no compile)."""
+    upd = jax.tree.map(lambda p: jnp.zeros((sim.capacity,) + p.shape, p.dtype), params)
+    w = jnp.zeros((sim.capacity,), jnp.float32)
+    _, st = jax.eval_shape(lambda: sim.rule(upd, w, None, jax.random.PRNGKey(0), **sim.rule_params))
+    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), st)
+
+
+def init(sim: Simulation, params, seed: int) -> dict:
+    key = jax.random.PRNGKey(seed)
+    if sim.client_state_init is not None:
+        one = sim.client_state_init(params)
+        cstates = jax.tree.map(lambda a: jnp.broadcast_to(a, (sim.num_clients,) + a.shape), one)
+    else:
+        cstates = ()
+    return {
+        "round": jnp.asarray(0, jnp.int32),
+        "params": params,
+        "server_opt": sim.server_opt.init(params),
+        "clients": cstates,
+        "participation": sim.participation.init(jax.random.fold_in(key, 2**31 - 1)),
+        "strategy": sim.strategy.init(params),
+        "rule": _rule_state_init(sim, params),
+        "key": key,
+    }
+
+
+def _sharded_local(sim: Simulation):
+    def per_device(params, pool, clients, cstates, keys, hparams):
+        return jax.vmap(sim.local_update, in_axes=(None, None, 0, 0, 0, None))(
+            params, pool, clients, cstates, keys, hparams)
+
+    c = P("clients")
+    return jax.shard_map(per_device, mesh=sim.mesh, in_specs=(P(), P(), c, c, c, P()),
+                         out_specs=(c, c, c), check_vma=False)  # no collectives inside
+
+
+def round_fn(sim: Simulation):
+    """Returns the pure round(state, data, hparams) -> (state, metrics); jit it."""
+    local = _sharded_local(sim)
+    n, cap = sim.num_clients, sim.capacity
+    byz = jnp.asarray(sim.byzantine)
+
+    def one_round(state, data: client_lib.ClientData, hparams):
+        rnd = state["round"]
+        key_r = jax.random.fold_in(state["key"], rnd)
+        part, pstate = sim.participation.sample(state["participation"], jax.random.fold_in(key_r, _PART), rnd)
+        count = jnp.sum(part)
+        (idx,) = jnp.nonzero(part, size=cap, fill_value=n)
+        valid = idx < n
+        safe = jnp.minimum(idx, n - 1)
+        clients = {"index": data.index[safe], "num_samples": data.num_samples[safe]}
+        keys = jax.vmap(lambda c: jax.random.fold_in(jax.random.fold_in(key_r, _LOCAL), c))(safe)
+        cstates = jax.tree.map(lambda a: a[safe], state["clients"])
+        deltas, new_cs, cm = local(state["params"], {"x": data.x, "y": data.y}, clients, cstates, keys, hparams)
+
+        finite = jnp.stack([jnp.all(jnp.isfinite(l.reshape(cap, -1)), axis=1) for l in jax.tree.leaves(deltas)]).all(0)
+        bad = valid & ~finite
+        first_bad = jnp.where(bad.any(), idx[jnp.argmax(bad)], -1)
+
+        if sim.attack is not None:
+            deltas = sim.attack(deltas, byz[safe] & valid, jax.random.fold_in(key_r, _ATTACK), **sim.attack_params)
+
+        ctx = {"idx": idx, "valid": valid, "num_samples": clients["num_samples"], "participating": part, "round": rnd}
+        updates, weights, scale, sstate = sim.strategy.prepare(state["strategy"], deltas, ctx)
+        agg, rstate = sim.rule(updates, weights, state["rule"], jax.random.fold_in(key_r, _RULE), **sim.rule_params)
+        direction = jax.tree.map(lambda a: scale * a, agg)
+        direction, sstate = sim.strategy.finish(sstate, direction, deltas, ctx)
+        params, sopt = server_lib.apply(sim.server_opt, state["params"], state["server_opt"], direction)
+
+        scatter = jnp.where(valid, idx, n)
+        new_clients = jax.tree.map(lambda a, b: a.at[scatter].set(b, mode="drop"), state["clients"], new_cs)
+        wv = valid.astype(jnp.float32)
+        metrics = {
+            "round": rnd,
+            "participants": count,
+            "overflow": count > cap,
+            "first_nonfinite_client": first_bad,
+            "train_loss": jnp.sum(jnp.where(valid, cm["train_loss"], 0.0)) / jnp.maximum(wv.sum(), 1),
+        }
+        new_state = {"round": rnd + 1, "params": params, "server_opt": sopt, "clients": new_clients,
+                     "participation": pstate, "strategy": sstate, "rule": rstate, "key": state["key"]}
+        return new_state, metrics
+
+    return one_round
+
+
+def check_round(sim: Simulation, metrics) -> None:
+    """Host-side checks after a round (before anything is checkpointed)."""
+    rnd = int(metrics["round"])
+    if bool(metrics["overflow"]):
+        raise CapacityError(
+            f"round {rnd}: {int(metrics['participants'])} clients participated but the engine has "
+            f"capacity {sim.capacity}; raise config capacity")
+    bad = int(metrics["first_nonfinite_client"])
+    if bad >= 0 and sim.stop_on_nonfinite:
+        raise NonFiniteUpdateError(
+            f"round {rnd}: client {bad} sent a non-finite (NaN/inf) update; the aggregation rule "
+            f"is not robust to it, so the run stops (state of round {rnd} is not saved)")
+
+
+def put_data(sim: Simulation, data: client_lib.ClientData) -> client_lib.ClientData:
+    """Places the (small) client data replicated on the mesh."""
+    rep = NamedSharding(sim.mesh, P())
+    return client_lib.ClientData(*(jax.device_put(jnp.asarray(a), rep) for a in data))
+
+
+def run(sim: Simulation, state, data, hparams_fn, num_rounds: int, step=None, on_round=None):
+    """Plain host loop (projects normally use lib.train): rounds state['round'].. num_rounds-1.
+
+    hparams_fn(round) -> dict of traced hparams; on_round(state, metrics) is called after the
+    checks, so a checkpoint saved there never holds a poisoned state.
+    """
+    step = step or jax.jit(round_fn(sim))
+    while int(state["round"]) < num_rounds:
+        new_state, metrics = step(state, data, hparams_fn(int(state["round"])))
+        metrics = jax.device_get(metrics)
+        check_round(sim, metrics)
+        state = new_state
+        if on_round is not None:
+            on_round(state, metrics)
+    return state
