@@ -280,6 +280,11 @@ def put_data(sim: Simulation, data: client_lib.ClientData) -> client_lib.ClientD
     return client_lib.ClientData(*(jax.device_put(jnp.asarray(a), rep) for a in data))
 
 
+def put_state(sim: Simulation, state):
+    """Replicates a (e.g. freshly restored, host-side) state on the mesh."""
+    return jax.device_put(state, NamedSharding(sim.mesh, P()))
+
+
 def run(sim: Simulation, state, data, hparams_fn, num_rounds: int, step=None, on_round=None):
     """Plain host loop (projects normally use lib.train): rounds state['round'].. num_rounds-1.
 
@@ -287,6 +292,7 @@ def run(sim: Simulation, state, data, hparams_fn, num_rounds: int, step=None, on
     checks, so a checkpoint saved there never holds a poisoned state.
     """
     step = step or jax.jit(round_fn(sim))
+    state = put_state(sim, state)
     while int(state["round"]) < num_rounds:
         new_state, metrics = step(state, data, hparams_fn(int(state["round"])))
         metrics = jax.device_get(metrics)
