@@ -4,7 +4,7 @@
     -> attack on Byzantine participants -> strategy (weights) -> aggregation rule
     -> strategy (post) -> server optimizer
 
-State is a dict pytree (checkpointable as is): round, params, server optimizer state,
+State is a dict pytree (checkpointable as is): step (= rounds done), params, server optimizer state,
 per-client states [N, ...] of the local update, participation state, strategy state
 (e.g. FedAU interval statistics, FedStale memory), rule state, and the run's base key.
 Every random draw uses fold_in(fold_in(key, round), purpose[, client]), so a round is a
@@ -189,7 +189,7 @@ def init(sim: Simulation, params, seed: int) -> dict:
     else:
         cstates = ()
     return {
-        "round": jnp.asarray(0, jnp.int32),
+        "step": jnp.asarray(0, jnp.int32),  # = rounds done (named as lib.train expects)
         "params": params,
         "server_opt": sim.server_opt.init(params),
         "clients": cstates,
@@ -217,7 +217,7 @@ def round_fn(sim: Simulation):
     byz = jnp.asarray(sim.byzantine)
 
     def one_round(state, data: client_lib.ClientData, hparams):
-        rnd = state["round"]
+        rnd = state["step"]
         key_r = jax.random.fold_in(state["key"], rnd)
         part, pstate = sim.participation.sample(state["participation"], jax.random.fold_in(key_r, _PART), rnd)
         count = jnp.sum(part)
@@ -251,9 +251,9 @@ def round_fn(sim: Simulation):
             "participants": count,
             "overflow": count > cap,
             "first_nonfinite_client": first_bad,
-            "train_loss": jnp.sum(jnp.where(valid, cm["train_loss"], 0.0)) / jnp.maximum(wv.sum(), 1),
+            "loss": jnp.sum(jnp.where(valid, cm["train_loss"], 0.0)) / jnp.maximum(wv.sum(), 1),
         }
-        new_state = {"round": rnd + 1, "params": params, "server_opt": sopt, "clients": new_clients,
+        new_state = {"step": rnd + 1, "params": params, "server_opt": sopt, "clients": new_clients,
                      "participation": pstate, "strategy": sstate, "rule": rstate, "key": state["key"]}
         return new_state, metrics
 
@@ -286,15 +286,15 @@ def put_state(sim: Simulation, state):
 
 
 def run(sim: Simulation, state, data, hparams_fn, num_rounds: int, step=None, on_round=None):
-    """Plain host loop (projects normally use lib.train): rounds state['round'].. num_rounds-1.
+    """Plain host loop (projects normally use lib.train): rounds state['step'].. num_rounds-1.
 
     hparams_fn(round) -> dict of traced hparams; on_round(state, metrics) is called after the
     checks, so a checkpoint saved there never holds a poisoned state.
     """
     step = step or jax.jit(round_fn(sim))
     state = put_state(sim, state)
-    while int(state["round"]) < num_rounds:
-        new_state, metrics = step(state, data, hparams_fn(int(state["round"])))
+    while int(state["step"]) < num_rounds:
+        new_state, metrics = step(state, data, hparams_fn(int(state["step"])))
         metrics = jax.device_get(metrics)
         check_round(sim, metrics)
         state = new_state

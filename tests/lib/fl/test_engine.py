@@ -135,7 +135,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(fed, sim8, tmp_path):
     ck2 = Checkpointer(str(tmp_path), every=2, handle_sigterm=False)
     restored, source = ck2.restore(engine.init(sim, _params(), seed=1))
     ck2.close()
-    assert source == "workdir" and int(restored["round"]) == 2
+    assert source == "workdir" and int(restored["step"]) == 2
     resumed = _run(step, engine.put_state(sim, restored), data, 2, sim)
     _assert_trees_equal(full, resumed, exact=True)
     # per-client state scattered back correctly: counter == participations; FedAU stats agree
@@ -165,7 +165,7 @@ def test_nan_update_stops_with_round_and_client(fed, sim8):
     saved = []
     with pytest.raises(engine.NonFiniteUpdateError, match=f"round 0: client {bad_client} "):
         engine.run(sim, engine.init(sim, _params(), seed=0), engine.put_data(sim, fed._replace(x=x)),
-                   lambda r: {"lr": 0.1}, 3, step=step, on_round=lambda s, m: saved.append(int(s["round"])))
+                   lambda r: {"lr": 0.1}, 3, step=step, on_round=lambda s, m: saved.append(int(s["step"])))
     assert saved == []  # nothing was checkpointed from the poisoned state
     # a robust rule tolerates it (the run is not stopped by the engine)
     assert not sim._replace(stop_on_nonfinite=False).stop_on_nonfinite

@@ -1,0 +1,86 @@
+"""Config -> engine pieces, and the federated loop on top of lib.train.
+
+Config keys read: participation (uniform | bernoulli | markov | cyclic), clients_per_round,
+participation_alpha, participation_floor, markov_max_to_active, cyclic_period,
+local.{batch_size, mode, num_steps, num_epochs, optimizer, momentum, lr, prox_mu},
+server.{optimizer, lr, momentum, b1, b2, tau}, aggregator, capacity, mesh, total (rounds).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from lib import config as config_lib
+from lib import mesh as mesh_lib
+from lib import train as train_lib
+from lib.fl import client as client_lib
+from lib.fl import engine
+from lib.fl import participation as part_lib
+from lib.fl import server as server_lib
+
+
+def participation(config, label_counts) -> part_lib.Participation:
+    """The participation model; heterogeneous probabilities follow FedAU's recipe."""
+    name = config_lib.choice(config, "participation", part_lib.NAMES)
+    n = config.num_clients
+    probs = None
+    if name != "uniform":
+        rng = np.random.default_rng(config.seed + 1000)
+        probs = part_lib.fedau_probs(label_counts, rng, alpha=config.get("participation_alpha", 0.1),
+                                     floor=config.get("participation_floor", 0.02))
+        if config.get("participation_scale"):  # e.g. FedStale: a flat p for everyone
+            probs = np.full(n, float(config.participation_scale), np.float32)
+    return part_lib.make(name, n, clients_per_round=config.get("clients_per_round", 0), probs=probs,
+                         period=config.get("cyclic_period", 100),
+                         max_to_active=config.get("markov_max_to_active", 0.05))
+
+
+def local_config(config) -> client_lib.LocalConfig:
+    loc = config.local
+    cfg = client_lib.LocalConfig(batch_size=int(loc.batch_size), mode=loc.mode, num_steps=int(loc.num_steps),
+                                 num_epochs=int(loc.get("num_epochs", 1)), optimizer=loc.optimizer,
+                                 momentum=float(loc.get("momentum", 0.0)))
+    client_lib.check_local_config(cfg)
+    config_lib.positive(config, "local.lr")
+    return cfg
+
+
+def server_optimizer(config):
+    s = config.server
+    return server_lib.make(s.optimizer, lr=s.lr, momentum=s.get("momentum", 0.9), b1=s.get("b1", 0.9),
+                           b2=s.get("b2", 0.99), tau=s.get("tau", 1e-3))
+
+
+def hparams(config) -> dict:
+    hp = {"lr": float(config.local.lr)}
+    if config.local.get("prox_mu"):
+        hp["prox_mu"] = float(config.local.prox_mu)
+    return hp
+
+
+def mesh(config):
+    m = mesh_lib.make_mesh(config.mesh)
+    if "clients" not in m.axis_names:
+        raise config_lib.ConfigError(f"config.mesh={config.mesh!r} needs a 'clients' axis")
+    return m
+
+
+def run(config, workdir: str, sim: engine.Simulation, data, state, eval_fn, desc: str) -> dict:
+    """Rounds 0..total-1 through lib.train (checkpoint/resume/eval/log). A round whose
+    client updates are non-finite (non-robust rule) or that overflows the client slots
+    raises before lib.train can save its state."""
+    total = config_lib.steps(config, "total")
+    hp = hparams(config)
+    data = engine.put_data(sim, data)
+    round_jit = jax.jit(engine.round_fn(sim))
+
+    def step_fn(st, _):
+        st = engine.put_state(sim, st)  # a restored checkpoint arrives on one device
+        new, m = round_jit(st, data, hp)
+        engine.check_round(sim, jax.device_get(m))
+        return new, m
+
+    state = engine.put_state(sim, state)
+    return train_lib.run(config, workdir, state=state, step_fn=step_fn, num_steps=total,
+                         eval_fn=lambda st: eval_fn(st["params"]), desc=desc)

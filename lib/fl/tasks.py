@@ -1,0 +1,138 @@
+"""Federated tasks from config: data set -> client partition -> ClientData, model, eval.
+
+Shared by the FL projects so that each project's train.py holds only its method.
+Config keys read: dataset (synthetic | mnist | femnist), num_clients, partition
+(natural | iid | dirichlet | shards), dirichlet_alpha, shards_per_client, synthetic_alpha,
+synthetic_beta, seed, data_dir, model.name (mlp | small_cnn | leaf_cnn), model.hidden,
+model.features, local.batch_size, eval_batch_size.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lib import config as config_lib
+from lib.config import ConfigError
+from lib.data import partition as partition_lib
+from lib.fl import client as client_lib
+
+DATASETS = ("synthetic", "mnist", "femnist")
+PARTITIONS = ("natural", "iid", "dirichlet", "shards")
+MODELS = ("mlp", "small_cnn", "leaf_cnn")
+
+
+class Task(NamedTuple):
+    data: client_lib.ClientData
+    x_test: np.ndarray
+    y_test: np.ndarray
+    label_counts: np.ndarray  # [N, C]
+    num_classes: int
+    model: Any  # flax module
+    params: Any  # initial params
+    loss_fn: Callable  # per-sample loss(params, x, y)
+
+
+def validate(config) -> None:
+    """Checks every task key (named errors) before any data is read or anything compiled."""
+    config_lib.choice(config, "dataset", DATASETS)
+    config_lib.choice(config, "partition", PARTITIONS)
+    config_lib.choice(config, "model.name", MODELS)
+    if config.dataset != "synthetic" and config.partition == "natural" and config.dataset != "femnist":
+        raise ConfigError(f"config.partition='natural' needs writers: only for femnist/synthetic, not {config.dataset!r}")
+    if config.dataset == "femnist" and config.partition != "natural":
+        raise ConfigError("config.dataset='femnist' is partitioned by writer: use config.partition='natural'")
+    config_lib.positive(config, "num_clients")
+    config_lib.positive(config, "local.batch_size")
+    if config.partition == "dirichlet":
+        config_lib.positive(config, "dirichlet_alpha")
+
+
+def _load(config):
+    """(x, y, parts, x_test, y_test, num_classes)."""
+    rng = np.random.default_rng(config.seed)
+    n = config.num_clients
+    if config.dataset == "synthetic":
+        from lib.data.synthetic_fl import synthetic
+
+        d = synthetic(config.synthetic_alpha, config.synthetic_beta, num_clients=n, seed=config.seed)
+        parts = d.parts if config.partition == "natural" else partition_lib.make(
+            config.partition, d.y, n, rng, alpha=config.get("dirichlet_alpha", 0.1),
+            shards_per_client=config.get("shards_per_client", 2))
+        return d.x, d.y, parts, d.x_test, d.y_test, 10
+    if config.dataset == "mnist":
+        from lib.data.mnist import load_mnist
+
+        x, y, xt, yt = load_mnist(config_lib.data_dir(config))
+        parts = partition_lib.make(config.partition, y, n, rng, alpha=config.get("dirichlet_alpha", 0.1),
+                                   shards_per_client=config.get("shards_per_client", 2), min_size=1)
+        return x, y, parts, xt, yt, 10
+    from lib.data.leaf import load_femnist
+
+    train, test = load_femnist(config_lib.data_dir(config))
+    parts, names = partition_lib.natural(train.owner)
+    if n > len(parts):
+        raise ConfigError(f"config.num_clients={n} but FEMNIST here has {len(parts)} writers")
+    parts, keep = parts[:n], names[:n]
+    tmask = np.isin(test.owner, keep)
+    return train.x, train.y, parts, test.x[tmask], test.y[tmask], 62
+
+
+def build_model(config, num_classes: int):
+    from lib.models import cnn
+    from lib.models.mlp import MLP
+
+    m = config.model
+    if m.name == "mlp":
+        return MLP(hidden=tuple(m.hidden), num_classes=num_classes)
+    if m.name == "small_cnn":
+        return cnn.SmallCNN(num_classes=num_classes, features=tuple(m.get("features", (16, 32))),
+                            hidden=int(m.get("hidden_cnn", 64)))
+    return cnn.LeafCNN(num_classes=num_classes)
+
+
+def load_task(config) -> Task:
+    validate(config)
+    x, y, parts, xt, yt, c = _load(config)
+    data = client_lib.pack_clients(x, y, parts, config.local.batch_size)
+    model = build_model(config, c)
+    params = model.init(jax.random.fold_in(jax.random.PRNGKey(config.seed), 17), jnp.asarray(x[:1]))["params"]
+
+    def loss_fn(p, xb, yb):
+        return optax.softmax_cross_entropy_with_integer_labels(model.apply({"params": p}, xb), yb)
+
+    counts = partition_lib.label_counts(y, parts, c)
+    return Task(data, np.asarray(xt), np.asarray(yt), counts, c, model, params, loss_fn)
+
+
+def make_eval(task: Task, batch_size: int = 1000):
+    """eval(params) -> {'test_accuracy', 'test_loss'} over the whole test set (padded batches)."""
+    n = len(task.y_test)
+    bs = min(batch_size, n)
+    nb = -(-n // bs)
+    pad = nb * bs - n
+    xt = np.concatenate([task.x_test, np.zeros((pad,) + task.x_test.shape[1:], task.x_test.dtype)])
+    yt = np.concatenate([task.y_test, np.zeros(pad, task.y_test.dtype)])
+    mask = np.arange(nb * bs) < n
+    xb, yb, mb = (jnp.asarray(a.reshape((nb, bs) + a.shape[1:])) for a in (xt, yt, mask))
+
+    @jax.jit
+    def sums(params):
+        def body(acc, b):
+            logits = task.model.apply({"params": params}, b[0])
+            ce = optax.softmax_cross_entropy_with_integer_labels(logits, b[1])
+            ok = jnp.argmax(logits, -1) == b[1]
+            return (acc[0] + jnp.sum(ce * b[2]), acc[1] + jnp.sum(ok * b[2])), None
+
+        (loss, correct), _ = jax.lax.scan(body, (0.0, 0.0), (xb, yb, mb))
+        return loss / n, correct / n
+
+    def evaluate(params):
+        loss, acc = jax.device_get(sums(params))
+        return {"test_loss": float(loss), "test_accuracy": float(acc)}
+
+    return evaluate

@@ -1,0 +1,49 @@
+"""Small convolutional classifiers used by the federated projects (flax linen).
+
+- `LeafCNN`: the FEMNIST CNN of the LEAF benchmark (Caldas et al. 2018; also FedAvg's
+  "CNN" and FedJAX's EMNIST model family): conv5x5-32 -> maxpool2 -> conv5x5-64 ->
+  maxpool2 -> dense 2048 -> dense classes, ReLU, SAME padding. Input [B, 28, 28(, 1)].
+- `SmallCNN`: a cheaper two-conv net for MNIST on CPU (conv3x3-c1 -> pool -> conv3x3-c2 ->
+  pool -> dense hidden -> classes).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+def _nhwc(x):
+    return x[..., None] if x.ndim == 3 else x
+
+
+class LeafCNN(nn.Module):
+    num_classes: int = 62
+    features: tuple = (32, 64)
+    hidden: int = 2048
+
+    @nn.compact
+    def __call__(self, x):
+        x = _nhwc(x.astype(jnp.float32))
+        for f in self.features:
+            x = nn.relu(nn.Conv(f, (5, 5), padding="SAME")(x))
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = x.reshape(x.shape[0], -1)
+        x = nn.relu(nn.Dense(self.hidden)(x))
+        return nn.Dense(self.num_classes)(x)
+
+
+class SmallCNN(nn.Module):
+    num_classes: int = 10
+    features: tuple = (16, 32)
+    hidden: int = 64
+
+    @nn.compact
+    def __call__(self, x):
+        x = _nhwc(x.astype(jnp.float32))
+        for f in self.features:
+            x = nn.relu(nn.Conv(f, (3, 3), padding="SAME")(x))
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = x.reshape(x.shape[0], -1)
+        x = nn.relu(nn.Dense(self.hidden)(x))
+        return nn.Dense(self.num_classes)(x)
