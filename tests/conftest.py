@@ -27,9 +27,9 @@ def pytest_collection_modifyitems(config, items):
     except Exception:  # pragma: no cover
         have_gpu = False
     for item in items:
-        if "data" in item.keywords and not have_data:
+        if item.get_closest_marker("data") and not have_data:
             item.add_marker(pytest.mark.skip(reason=f"data root {data_root()} not found"))
-        if "gpu" in item.keywords and not have_gpu:
+        if item.get_closest_marker("gpu") and not have_gpu:
             item.add_marker(pytest.mark.skip(reason="no GPU"))
 
 

@@ -1,0 +1,61 @@
+"""MNIST from `mnist.npz` (keys x_train, y_train, x_test, y_test), and sklearn's 8x8 digits.
+
+The digits set (1,797 real handwritten digits, UCI) ships inside scikit-learn, so
+defaults and the demo run anywhere with no download.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+
+from lib.data.common import DataError, require_file
+
+MNIST_FORMAT = ("mnist.npz with x_train uint8 [60000,28,28], y_train uint8 [60000], "
+                "x_test uint8 [10000,28,28], y_test uint8 [10000]")
+MNIST_SOURCE = "http://yann.lecun.com/exdb/mnist/ (npz layout as served by keras: mnist.npz)"
+
+
+def load_mnist(data_dir: str, flatten: bool = False):
+    """(x_train, y_train, x_test, y_test): float32 in [0,1] ([N,28,28] or [N,784]), int32 labels."""
+    path = os.path.join(data_dir, "mnist", "mnist.npz")
+    if not os.path.isfile(path) and os.path.isfile(os.path.join(data_dir, "mnist.npz")):
+        path = os.path.join(data_dir, "mnist.npz")
+    require_file(path, "MNIST", MNIST_FORMAT, MNIST_SOURCE)
+    keys = ("x_train", "y_train", "x_test", "y_test")
+    try:
+        with np.load(path) as d:
+            missing = [k for k in keys if k not in d.files]
+            if missing:
+                raise DataError(f"MNIST: {path} lacks key(s) {missing}; expected {MNIST_FORMAT}")
+            arrays = {k: d[k] for k in keys}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"MNIST: {path} is not a readable .npz ({type(e).__name__}: {e}); expected {MNIST_FORMAT}") from None
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (x.shape[0],):
+            raise DataError(f"MNIST: {path}: x_{split} {x.shape} / y_{split} {y.shape} do not match {MNIST_FORMAT}")
+        if y.size and (y.min() < 0 or y.max() > 9):
+            raise DataError(f"MNIST: {path}: y_{split} has labels outside 0..9")
+    out = []
+    for split in ("train", "test"):
+        x = arrays[f"x_{split}"].astype(np.float32) / 255.0
+        out += [x.reshape(len(x), -1) if flatten else x, arrays[f"y_{split}"].astype(np.int32)]
+    return tuple(out)
+
+
+def load_digits(test_fraction: float = 0.25, seed: int = 0, flatten: bool = True):
+    """sklearn's 8x8 digits (real data, shipped with scikit-learn), split deterministically."""
+    from sklearn.datasets import load_digits as _load
+
+    d = _load()
+    x = (d.images / 16.0).astype(np.float32)
+    y = d.target.astype(np.int32)
+    perm = np.random.default_rng(seed).permutation(len(x))
+    n_test = int(round(len(x) * test_fraction))
+    te, tr = perm[:n_test], perm[n_test:]
+    if flatten:
+        x = x.reshape(len(x), -1)
+    return x[tr], y[tr], x[te], y[te]

@@ -1,0 +1,111 @@
+"""Results JSON -> the markdown tables and plots in project READMEs.
+
+No number in a README is typed by hand: a sweep (launch/sweep.py) writes one JSON per run
+under `projects/<name>/results/`, and a project's report script turns them into tables
+and PNGs with these helpers and splices the tables into its README between markers:
+
+    <!-- BEGIN results -->  ...generated...  <!-- END results -->
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from typing import Callable, Iterable, Mapping, Sequence
+
+
+def load_results(directory: str, pattern: str = "*.json") -> list[dict]:
+    rows = []
+    for path in sorted(glob.glob(os.path.join(directory, pattern))):
+        with open(path) as f:
+            row = json.load(f)
+        row.setdefault("_file", os.path.basename(path))
+        rows.append(row)
+    return rows
+
+
+def get(row: Mapping, key: str, default=None):
+    """row['a.b'] for nested dicts (e.g. 'overrides.batch_size')."""
+    node = row
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def fmt(value, spec: str | Callable | None = None) -> str:
+    if value is None:
+        return "–"
+    if callable(spec):
+        return spec(value)
+    if spec and isinstance(value, (int, float)):
+        return format(value, spec)
+    return str(value)
+
+
+def markdown_table(rows: Sequence[Mapping], columns: Sequence[tuple[str, str]] ,
+                   formats: Mapping[str, str | Callable] | None = None) -> str:
+    """columns: (header, key) pairs; keys may be dotted."""
+    formats = formats or {}
+    out = ["| " + " | ".join(h for h, _ in columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        out.append("| " + " | ".join(fmt(get(r, k), formats.get(k)) for _, k in columns) + " |")
+    return "\n".join(out)
+
+
+def pivot(rows: Iterable[Mapping], row_key: str, col_key: str, value: Callable[[Mapping], str],
+          row_label: str | None = None, row_order=None, col_order=None) -> str:
+    """A table with one row per `row_key` value and one column per `col_key` value."""
+    rows = list(rows)
+    cells = {(get(r, row_key), get(r, col_key)): value(r) for r in rows}
+    rvals = row_order or sorted({get(r, row_key) for r in rows}, key=_sort_key)
+    cvals = col_order or sorted({get(r, col_key) for r in rows}, key=_sort_key)
+    out = ["| " + (row_label or row_key) + " | " + " | ".join(str(c) for c in cvals) + " |",
+           "|" + "---|" * (len(cvals) + 1)]
+    for rv in rvals:
+        out.append(f"| {rv} | " + " | ".join(cells.get((rv, cv), "–") for cv in cvals) + " |")
+    return "\n".join(out)
+
+
+def _sort_key(v):
+    return (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v))
+
+
+def replace_section(path: str, name: str, content: str) -> None:
+    """Replaces the text between `<!-- BEGIN name -->` and `<!-- END name -->` in `path`."""
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    with open(path) as f:
+        text = f.read()
+    if begin not in text or end not in text:
+        raise ValueError(f"{path} has no {begin} ... {end} markers")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    with open(path, "w") as f:
+        f.write(f"{head}{begin}\n{content.strip()}\n{end}{tail}")
+
+
+def line_plot(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], out_png: str, *,
+              xlabel: str, ylabel: str, title: str | None = None, logx: bool = False) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=label)
+    if logx:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(out_png) or ".", exist_ok=True)
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return out_png
