@@ -1,7 +1,7 @@
 """Config -> engine pieces, and the federated loop on top of lib.train.
 
 Config keys read: participation (uniform | bernoulli | markov | cyclic), clients_per_round,
-participation_alpha, participation_floor, markov_max_to_active, cyclic_period,
+participation_alpha, participation_floor, participation_prob, markov_max_to_active, cyclic_period,
 local.{batch_size, mode, num_steps, num_epochs, optimizer, momentum, lr, prox_mu},
 server.{optimizer, lr, momentum, b1, b2, tau}, aggregator, capacity, mesh, total (rounds).
 """
@@ -29,8 +29,8 @@ def participation(config, label_counts) -> part_lib.Participation:
         rng = np.random.default_rng(config.seed + 1000)
         probs = part_lib.fedau_probs(label_counts, rng, alpha=config.get("participation_alpha", 0.1),
                                      floor=config.get("participation_floor", 0.02))
-        if config.get("participation_scale"):  # e.g. FedStale: a flat p for everyone
-            probs = np.full(n, float(config.participation_scale), np.float32)
+        if config.get("participation_prob"):  # one p for everyone (e.g. FedStale's p = 0.5)
+            probs = np.full(n, float(config.participation_prob), np.float32)
     return part_lib.make(name, n, clients_per_round=config.get("clients_per_round", 0), probs=probs,
                          period=config.get("cyclic_period", 100),
                          max_to_active=config.get("markov_max_to_active", 0.05))

@@ -1,0 +1,44 @@
+"""Tiny FedStale run on FedProx Synthetic(1, 1) (generated, ships with the code): tests and demo.
+
+python -m projects.fedstale.main --config=configs/fedstale/default.py --workdir=runs/fedstale_demo
+"""
+
+from ml_collections import ConfigDict, config_dict
+
+
+def get_config(arg=None):
+    c = ConfigDict()
+    c.project = "fedstale"
+    c.seed = 0
+    c.dataset = "synthetic"  # synthetic | mnist | femnist
+    c.data_dir = config_dict.placeholder(str)
+    c.num_clients = 24
+    c.partition = "natural"  # natural | iid | dirichlet | shards
+    c.dirichlet_alpha = 0.1
+    c.shards_per_client = 2
+    c.synthetic_alpha, c.synthetic_beta = 1.0, 1.0
+    c.model = ConfigDict({"name": "mlp", "hidden": (32,)})
+
+    c.beta = 0.5  # 0 FedAvg (unbiased), 1 FedVARP, in between FedStale
+    c.probs = "known"  # known | estimated (FedAU intervals)
+    c.memory_dtype = "float32"  # float32 | bfloat16 (stored h_k)
+    c.participation = "bernoulli"
+    c.participation_prob = 0.5  # flat p for every client; 0 = FedAU's heterogeneous recipe
+    c.participation_alpha = 0.1
+    c.participation_floor = 0.02
+    c.capacity = 0
+
+    c.local = ConfigDict({"batch_size": 16, "mode": "steps", "num_steps": 5, "num_epochs": 1,
+                          "optimizer": "sgd", "momentum": 0.0, "lr": 0.05, "prox_mu": 0.0})
+    c.server = ConfigDict({"optimizer": "sgd", "lr": 1.0})
+    c.aggregator = "fedavg"
+    c.mesh = (("clients", -1),)
+
+    c.total = 20
+    c.eval_batch_size = 1000
+    c.log_every = 5
+    c.eval_every = 10
+    c.checkpoint_every = 10
+    c.keep_checkpoints = 2
+    c.init_from = config_dict.placeholder(str)
+    return c
