@@ -97,11 +97,19 @@ def moe_ffn(spec: MoESpec, params: dict, state: dict, x: jax.Array, *, key=None,
     r = route_groups(spec, params["router"], state, xg, group_keys(key, g), step, ids_g, train)
     cap = spec.group_capacity(t)
     experts = {"w1": params["w1"], "w2": params["w2"]}
-    y, stats = jax.vmap(lambda xx, rr: D.moe_apply(experts, xx, rr, impl=spec.dispatch, capacity=cap,
-                                                   tile=spec.tile))(xg, r)
+    if D.resolve_impl(spec.dispatch) in D.CAPACITY_IMPLS:  # capacity is per group
+        y, stats = jax.vmap(lambda xx, rr: D.moe_apply(experts, xx, rr, impl=spec.dispatch, capacity=cap,
+                                                       tile=spec.tile))(xg, r)
+    else:  # dropless: groups only matter for routing, so all groups' rows go through one grouped matmul
+        flat = jax.tree.map(lambda a: a.reshape((t,) + a.shape[2:]) if a.ndim >= 2 else a, r)
+        y, stats = D.moe_apply(experts, x, flat, impl=spec.dispatch, capacity=cap, tile=spec.tile)
+        y, stats = y.reshape(g, t // g, d), jax.tree.map(lambda a: a[None], stats)
     if spec.router.residual:  # BASE: alpha * expert(x) + (1 - alpha) * x
         y = y + (1.0 - r.weight.sum(-1, keepdims=True)).astype(x.dtype) * xg
-    return y.reshape(t, d), finalize(summarize(spec, r, stats))
+    aux = finalize(summarize(spec, r, stats))
+    aux["index"] = r.index.reshape(t, -1)  # routing trace (single device only) for SRP/SCH
+    aux["mask"] = r.mask.reshape(t, -1)
+    return y.reshape(t, d), aux
 
 
 class MoEFFN(nn.Module):
@@ -133,4 +141,7 @@ class MoEFFN(nn.Module):
             y, aux = self.parallel.moe_ffn(self.spec, params, state, xt, key=key, step=step, token_ids=ids,
                                            train=train)
         self.sow("intermediates", "load", aux["load"])
+        if "index" in aux:
+            self.sow("intermediates", "index", aux.pop("index").reshape(b, l, -1))
+            self.sow("intermediates", "mask", aux.pop("mask").reshape(b, l, -1))
         return y.reshape(b, l, d), aux

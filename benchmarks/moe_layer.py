@@ -1,0 +1,158 @@
+"""MoE layer forward+backward vs its floors, every dispatch implementation, ratios from one run.
+
+Setting (issue 4, section 6): tokens 4096, d_model 512, d_ff 2048, 8 experts, top-2, capacity factor
+1.25, one routing group. Timed, interleaved round-robin, median of repeats:
+- each dispatch implementation of the full layer (router + dispatch + experts + combine), fwd+bwd;
+- capacity floor: the expert matmuls alone on the [E, C, d] buffers the capacity layer computes;
+- dropless floor: dense matmuls doing exactly the routed work (T*k rows, no padding);
+- dense FFN with d_ff 2048 (the unit every ratio is also given in).
+Targets: capacity mode <= 1.05x its floor, dropless <= 1.15x the dropless floor.
+
+    python benchmarks/moe_layer.py             # full size, writes benchmarks/results/moe_layer.{json,md}
+    python benchmarks/moe_layer.py --quick     # small shapes, no files (smoke)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from lib.moe import dispatch as D  # noqa: E402
+from lib.moe import layer as L  # noqa: E402
+from lib.moe import routers as R  # noqa: E402
+
+OUT = pathlib.Path(__file__).resolve().parent / "results"
+
+
+def build(tokens, d, f, e, k, cf, tile):
+    ks = jax.random.split(jax.random.PRNGKey(0), 6)
+    x = jax.random.normal(ks[0], (tokens, d), jnp.float32)
+    moe = {"router": jax.random.normal(ks[1], (d, e)) * 0.02,
+           "w1": jax.random.normal(ks[2], (e, d, f)) / math.sqrt(d),
+           "w2": jax.random.normal(ks[3], (e, f, d)) / math.sqrt(f)}
+    dense = {"w1": moe["w1"][0], "w2": moe["w2"][0]}
+    cap = math.ceil(cf * tokens * k / e)
+
+    def grad_of(fn, params, x):
+        g = jax.jit(jax.grad(lambda p, x: jnp.sum(fn(p, x) ** 2), argnums=(0, 1)))
+        return lambda: jax.block_until_ready(g(params, x))
+
+    def layer(impl):
+        spec = L.make_moe_spec("topk", e, f, router_kwargs={"k": k}, dispatch=impl, capacity_factor=cf,
+                               tile=tile)
+        return grad_of(lambda p, x: L.moe_ffn(spec, p, {}, x)[0], moe, x)
+
+    def ffn(p, x):
+        return jax.nn.gelu(x @ p["w1"]) @ p["w2"]
+
+    xbuf = jax.random.normal(ks[4], (e, cap, d))
+    xrows = jax.random.normal(ks[5], (tokens * k, d))
+    cases = {
+        "dense_ffn": grad_of(ffn, dense, x),
+        "capacity_floor": grad_of(lambda p, xb: D.expert_ffn(p, xb), {"w1": moe["w1"], "w2": moe["w2"]}, xbuf),
+        "dropless_floor": grad_of(ffn, dense, xrows),
+        "capacity": layer("capacity"),
+        "dropless_tiles": layer("dropless_tiles"),
+        "einsum": layer("einsum"),
+        "dropless_ragged": layer("dropless_ragged"),
+    }
+    return cases, cap
+
+
+def run(args):
+    cases, cap = build(args.tokens, args.d, args.f, args.experts, args.k, args.cf, args.tile)
+    for name, fn in cases.items():  # compile + warm up
+        t0 = time.perf_counter()
+        fn()
+        print(f"compiled+warm {name}: {time.perf_counter() - t0:.2f}s", flush=True)
+    times = {n: [] for n in cases}
+    for rep in range(args.repeats):
+        for name, fn in cases.items():
+            if name == "dropless_ragged" and rep >= args.ragged_repeats:
+                continue  # ~16x dense on CPU: fewer repeats
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+        print(f"repeat {rep}: " + ", ".join(f"{n} {v[-1]:.3f}s" for n, v in times.items() if v), flush=True)
+    med = {n: statistics.median(v) for n, v in times.items()}
+    dense = med["dense_ffn"]
+    floor_of = {"capacity": "capacity_floor", "einsum": "capacity_floor",
+                "dropless_tiles": "dropless_floor", "dropless_ragged": "dropless_floor"}
+    target = {"capacity": 1.05, "einsum": 1.05, "dropless_tiles": 1.15, "dropless_ragged": 1.15}
+    rows = []
+    for n in cases:
+        row = {"case": n, "median_s": med[n], "repeats": len(times[n]), "x_dense": med[n] / dense}
+        if n in floor_of:
+            row["floor"] = floor_of[n]
+            row["x_floor"] = med[n] / med[floor_of[n]]
+            row["target_x_floor"] = target[n]
+            row["meets_target"] = row["x_floor"] <= target[n]
+        rows.append(row)
+    return {
+        "setting": {"tokens": args.tokens, "d_model": args.d, "d_ff": args.f, "experts": args.experts,
+                    "k": args.k, "capacity_factor": args.cf, "capacity": cap, "tile": args.tile,
+                    "pass": "forward+backward (grad wrt params and input)", "dtype": "float32"},
+        "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
+        "cpu_count": os.cpu_count(), "machine": platform.machine(), "jax": jax.__version__,
+        "note": ("CPU shared with other agents: cases interleaved round-robin, median of repeats; "
+                 "compare ratios, not seconds. No GPU was available in this session."),
+        "rows": rows,
+    }
+
+
+def to_markdown(res: dict) -> str:
+    s = res["setting"]
+    lines = [
+        "### MoE layer (benchmarks/moe_layer.py)",
+        "",
+        f"tokens {s['tokens']}, d_model {s['d_model']}, d_ff {s['d_ff']}, {s['experts']} experts, top-{s['k']}, "
+        f"capacity factor {s['capacity_factor']} (C = {s['capacity']}), {s['pass']}, {s['dtype']}; "
+        f"device {res['device']} ({res['backend']}, {res['cpu_count']} cores), jax {res['jax']}. {res['note']}",
+        "",
+        "| case | median s | repeats | x dense FFN | floor | x floor | target | met |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in res["rows"]:
+        fl = (f"{r['floor']} | {r['x_floor']:.3f} | {r['target_x_floor']} | {'yes' if r['meets_target'] else 'no'}"
+              if "floor" in r else "- | - | - | -")
+        lines.append(f"| {r['case']} | {r['median_s']:.3f} | {r['repeats']} | {r['x_dense']:.2f} | {fl} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tokens", type=int, default=4096)
+    ap.add_argument("--d", type=int, default=512)
+    ap.add_argument("--f", type=int, default=2048)
+    ap.add_argument("--experts", type=int, default=8)
+    ap.add_argument("--k", type=int, default=2)
+    ap.add_argument("--cf", type=float, default=1.25)
+    ap.add_argument("--tile", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--ragged-repeats", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="small shapes, print only")
+    args = ap.parse_args()
+    if args.quick:
+        args.tokens, args.d, args.f, args.repeats, args.tile = 256, 32, 64, 2, 32
+    res = run(args)
+    md = to_markdown(res)
+    print(md)
+    if not args.quick:
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "moe_layer.json").write_text(json.dumps(res, indent=1))
+        (OUT / "moe_layer.md").write_text(md)
+
+
+if __name__ == "__main__":
+    main()
