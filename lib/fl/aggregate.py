@@ -1,0 +1,557 @@
+"""Aggregation rules: one signature, a registry by name, validation before compile.
+
+Every rule is ``rule(updates, weights, state, key, **params) -> (aggregate, state)``:
+
+* ``updates``: a pytree whose leaves have a leading client axis [K, ...];
+* ``weights``: [K] float; a client with weight 0 is absent (a padded slot, a
+  non-participant) and is never counted. Rules that are means use the weights as
+  weights; the robust rules use them only as this presence mask (said per rule);
+* ``state``: the rule's pytree state (``None`` on the first call); stateless rules
+  return ``{}``; ``key``: a PRNG key (no rule here is random, but the slot is kept);
+* the aggregate is a pytree like one client's update (leaf dtypes preserved).
+
+Distance-based rules flatten the pytree to a [K, D] float32 matrix and work on the
+Gram matrix ``G = X X^T`` (one matmul); every later step (Krum scores, Bulyan's
+iterated selection, Weiszfeld iterations, clipping, the Flag subspace) runs on [K, K]
+quantities, and the result is one combination ``X^T c``. Coordinate-wise rules select
+exact order statistics by radix select on order-preserving integer keys
+(``lib.fl._select``), never by sorting.
+
+Non-finite updates: the robust rules treat a client whose update has a NaN/inf as
+Byzantine (coordinate-wise rules sort NaN to +inf, i.e. to an extreme; Gram rules give
+it an infinite distance / zero weight). ``fedavg`` cannot: use ``has_nonfinite`` (the
+engine does) to stop the run naming the client.
+
+Names: fedavg, median, trimmed_mean(beta), krum(f), multi_krum(f, m), bulyan(f),
+geometric_median(iterations, nu), centered_clipping(tau, iterations), flag(m, lam).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lib.fl import _select as sel
+
+_HI = jax.lax.Precision.HIGHEST
+
+
+class AggregatorConfigError(ValueError):
+    """Unknown rule name or parameters the rule cannot run with."""
+
+
+# ----------------------------------------------------------------------------- pytree helpers
+
+
+def _flatten(updates):
+    """pytree [K, ...] -> ([K, D] float32, unflatten([D]) -> pytree of one update)."""
+    leaves, treedef = jax.tree.flatten(updates)
+    k = leaves[0].shape[0]
+    shapes = [l.shape[1:] for l in leaves]
+    dtypes = [l.dtype for l in leaves]
+    sizes = [math.prod(s) for s in shapes]
+    mats = [l.reshape(k, -1).astype(jnp.float32) for l in leaves]
+    x = mats[0] if len(mats) == 1 else jnp.concatenate(mats, axis=1)
+
+    def unflatten(v):
+        out, o = [], 0
+        for s, z, dt in zip(shapes, sizes, dtypes):
+            out.append(v[o:o + z].reshape(s).astype(dt))
+            o += z
+        return jax.tree.unflatten(treedef, out)
+
+    return x, unflatten
+
+
+def has_nonfinite(updates):
+    """[K] bool: client k's update has a NaN or inf somewhere."""
+    leaves = jax.tree.leaves(updates)
+    k = leaves[0].shape[0]
+    return ~jnp.stack([jnp.all(jnp.isfinite(l.reshape(k, -1)), axis=1) for l in leaves]).all(0)
+
+
+def _gram(x):
+    """G = X X^T in float32 and the clients whose row is not finite (diag not finite)."""
+    g = jnp.dot(x, x.T, precision=_HI)
+    bad = ~jnp.isfinite(jnp.diagonal(g))
+    return g, bad
+
+
+def _combine(x, c, bad):
+    """X^T c; rows of non-finite clients (c = 0 there) are zeroed first, only when any."""
+    x = jax.lax.cond(jnp.any(bad), lambda: jnp.where(bad[:, None], 0.0, x), lambda: x)
+    return jnp.dot(c, x, precision=_HI)
+
+
+def _sq_dists(g, ok):
+    """Squared distances from the Gram matrix; inf where either client is not `ok`."""
+    sq = jnp.diagonal(g)
+    d = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)
+    both = ok[:, None] & ok[None, :]
+    return jnp.where(both, d, jnp.inf)
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def fedavg(updates, weights, state, key):
+    """Weighted mean sum_k w_k u_k / sum_k w_k (per leaf, no flattening).
+
+    One weighted reduction per leaf (a gemv). Absent clients (w=0) are excluded even if
+    their slot holds NaN: only when the result is not finite is it recomputed with those
+    rows zeroed. A present client's NaN/inf does propagate; detect it with
+    `has_nonfinite` (the engine stops the run)."""
+    del key
+    w = weights.astype(jnp.float32)
+    wn = w / jnp.maximum(jnp.sum(w), 1e-30)
+
+    def leaf(u):
+        out = jnp.tensordot(wn, u.astype(jnp.float32), axes=1, precision=_HI)
+        clean = lambda: jnp.tensordot(
+            wn, jnp.where((w > 0).reshape((-1,) + (1,) * (u.ndim - 1)), u.astype(jnp.float32), 0.0),
+            axes=1, precision=_HI)
+        out = jax.lax.cond(jnp.all(jnp.isfinite(out)), lambda: out, clean)
+        return out.astype(u.dtype)
+
+    return jax.tree.map(leaf, updates), _empty(state)
+
+
+def _empty(state):
+    return {} if state is None else state
+
+
+def _present_keys(xt, present):
+    return jnp.where(present[:, None], sel.float_keys(xt), sel.INT_MAX)
+
+
+def median(updates, weights, state, key):
+    """Coordinate-wise median over present clients (weights: presence mask only).
+
+    Same definition as numpy.median / Flower: for an even count n the mean of the
+    (n/2-1)-th and (n/2)-th order statistics. Algorithm: per column tile, radix select
+    of the ((n-1)//2)-th key (32 counting passes), then one pass for the next order
+    statistic (the same key if tied, else the smallest key above)."""
+    del key
+    x, unflatten = _flatten(updates)
+    present = weights > 0
+    n = jnp.sum(present).astype(jnp.int32)
+    k = jnp.maximum((n - 1) // 2, 0)
+
+    def tile(xt):
+        keys = _present_keys(xt, present)
+        t = sel.kth_key(keys, k)
+        a = sel.key_values(t)
+        b = sel.key_values(sel.next_key(keys, t, k))
+        return jnp.where(n % 2 == 1, a, (a + b) / 2)
+
+    out = jnp.where(n > 0, sel.tiled(tile, x), 0.0)
+    return unflatten(out), _empty(state)
+
+
+def trimmed_mean(updates, weights, state, key, *, beta=0.1):
+    """Coordinate-wise beta-trimmed mean (weights: presence mask only).
+
+    With n present clients and c = floor(beta n) (Flower's / scipy.trim_mean's cut), the
+    mean of the order statistics c .. n-c-1 of each coordinate. Algorithm: radix select
+    of the lower bound a = x_(c) and upper bound b = x_(n-c-1), then one pass summing
+    the values strictly between them plus the exact number of copies of a and b that
+    fall inside the kept range (ties handled exactly):
+        sum = S(a < x < b) + a (#{x <= a} - c) + b (n - c - #{x < b})   (a < b),
+        sum = a (n - 2c)                                                (a = b)."""
+    del key
+    x, unflatten = _flatten(updates)
+    present = weights > 0
+    n = jnp.sum(present).astype(jnp.int32)
+    c = jnp.floor(beta * n.astype(jnp.float32)).astype(jnp.int32)
+    hi = n - c  # kept order statistics: c .. hi-1
+
+    def tile(xt):
+        keys = _present_keys(xt, present)
+        ta = sel.kth_key(keys, c)
+        tb = sel.kth_key(keys, jnp.maximum(hi - 1, 0))
+        a, b = sel.key_values(ta), sel.key_values(tb)
+        def row(r):
+            kr = keys[r]
+            inside = (kr > ta) & (kr < tb)
+            return jnp.where(inside, xt[r], 0.0), (kr <= ta).astype(jnp.int32), (kr < tb).astype(jnp.int32)
+
+        s, le_a, lt_b = sel.col_sums(row, xt.shape[0])
+        tot = s + a * (le_a - c).astype(jnp.float32) + b * (hi - lt_b).astype(jnp.float32)
+        tot = jnp.where(ta == tb, a * (hi - c).astype(jnp.float32), tot)
+        return tot / jnp.maximum(hi - c, 1).astype(jnp.float32)
+
+    out = jnp.where(n > 0, sel.tiled(tile, x), 0.0)
+    return unflatten(out), _empty(state)
+
+
+def _krum_scores(d, ok, f):
+    """Krum score of each client: the sum of squared distances to its n-f-2 nearest
+    other present clients (at least 1, as in Flower); inf for clients not `ok`."""
+    k = d.shape[0]
+    n = jnp.sum(ok)
+    m = jnp.maximum(n - f - 2, 1)
+    d = jnp.where(jnp.eye(k, dtype=bool), jnp.inf, d)
+    srt = jnp.sort(d, axis=1)
+    cs = jnp.cumsum(jnp.where(jnp.isfinite(srt), srt, 0.0), axis=1)
+    s = jnp.take_along_axis(cs, jnp.full((k, 1), m - 1), axis=1)[:, 0]
+    return jnp.where(ok, s, jnp.inf)
+
+
+def _pick_order(scores, ok):
+    """Scores with bad/absent clients last (finite large for present-but-inf rows)."""
+    big = jnp.finfo(jnp.float32).max
+    return jnp.where(ok, jnp.minimum(scores, big), jnp.inf)
+
+
+def krum(updates, weights, state, key, *, f=0):
+    """Krum (Blanchard et al. 2017): the present update with the smallest score, the sum
+    of squared distances to its n - f - 2 nearest neighbours.
+
+    Distances come from the Gram matrix (||a||^2 + ||b||^2 - 2 a.b, one matmul);
+    scores from a sort of each [K] row and a cumulative sum. Non-finite and absent
+    clients have infinite distances and are never chosen while a finite one is present."""
+    del key
+    x, unflatten = _flatten(updates)
+    g, bad = _gram(x)
+    ok = (weights > 0) & ~bad
+    s = _pick_order(_krum_scores(_sq_dists(g, ok), ok, f), ok)
+    i = jnp.argmin(s)
+    out = jax.lax.dynamic_index_in_dim(x, i, 0, keepdims=False)
+    return unflatten(out), _empty(state)
+
+
+def multi_krum(updates, weights, state, key, *, f=0, m=None):
+    """Multi-Krum: the weighted mean (client weights) of the m present updates with the
+    smallest Krum scores (m = n - f by default). Gram distances, top_k on the scores."""
+    del key
+    x, unflatten = _flatten(updates)
+    k = x.shape[0]
+    g, bad = _gram(x)
+    ok = (weights > 0) & ~bad
+    s = _pick_order(_krum_scores(_sq_dists(g, ok), ok, f), ok)
+    mm = k - f if m is None else m
+    _, idx = jax.lax.top_k(-s, mm)
+    chosen = jnp.zeros((k,), bool).at[idx].set(True) & ok
+    w = jnp.where(chosen, weights, 0.0)
+    c = w / jnp.maximum(jnp.sum(w), 1e-30)
+    return unflatten(_combine(x, c, bad)), _empty(state)
+
+
+def bulyan(updates, weights, state, key, *, f=0):
+    """Bulyan (El Mhamdi et al. 2018) over Krum, as in the paper and Flower.
+
+    1. Selection: theta = n - 2f times, pick the Krum winner among the remaining
+       clients (scores recomputed on the remaining set) and remove it. All on [K, K]:
+       each row of squared distances is sorted once; per step the remaining entries are
+       gathered in that order and the n_rem - f - 2 smallest summed by a cumulative sum.
+    2. Coordinate-wise, over the theta selected: the median (numpy's definition), then
+       the mean of the beta = theta - 2f values closest to it. Both by radix select: the
+       beta-th smallest |x - median| is selected on float keys; values strictly closer
+       are summed, and the remaining places are filled with the mean of the values at
+       exactly that distance (exact when they are equal).
+    Weights are a presence mask only."""
+    del key
+    x, unflatten = _flatten(updates)
+    k = x.shape[0]
+    g, bad = _gram(x)
+    ok = (weights > 0) & ~bad
+    n = jnp.sum(ok).astype(jnp.int32)
+    theta = jnp.maximum(n - 2 * f, 1)
+    beta = jnp.maximum(theta - 2 * f, 1)
+    d = _sq_dists(g, ok)
+    d = jnp.where(jnp.eye(k, dtype=bool), jnp.inf, d)
+    order = jnp.argsort(d, axis=1)
+    dsrt = jnp.take_along_axis(d, order, axis=1)
+    dsrt = jnp.where(jnp.isfinite(dsrt), dsrt, 0.0)
+
+    def pick(t, carry):
+        rem, chosen = carry
+        nrem = jnp.sum(rem)
+        m = jnp.maximum(nrem - f - 2, 1)
+        rs = rem[order]  # [K, K] remaining, in each row's distance order
+        cnt = jnp.cumsum(rs, axis=1)
+        s = jnp.sum(jnp.where(rs & (cnt <= m), dsrt, 0.0), axis=1)
+        s = jnp.where(rem, s, jnp.inf)
+        i = jnp.argmin(s)
+        act = t < theta
+        return rem.at[i].set(rem[i] & ~act), chosen.at[i].set(chosen[i] | act)
+
+    _, chosen = jax.lax.fori_loop(0, k, pick, (ok, jnp.zeros((k,), bool)))
+    kmed = (theta - 1) // 2
+
+    def tile(xt):
+        keys = _present_keys(xt, chosen)
+        t = sel.kth_key(keys, kmed)
+        a = sel.key_values(t)
+        b = sel.key_values(sel.next_key(keys, t, kmed))
+        med = jnp.where(theta % 2 == 1, a, (a + b) / 2)
+        # materialised once: otherwise XLA re-derives it inside every counting pass
+        dk = jax.lax.optimization_barrier(
+            jnp.where(chosen[:, None], sel.float_keys(jnp.abs(xt - med[None])), sel.INT_MAX))
+        td = sel.kth_key(dk, beta - 1)
+
+        def row(r):
+            lt, eq = dk[r] < td, dk[r] == td
+            return (jnp.where(lt, xt[r], 0.0), jnp.where(eq, xt[r], 0.0),
+                    lt.astype(jnp.int32), eq.astype(jnp.int32))
+
+        s_lt, s_eq, c_lt, c_eq = sel.col_sums(row, xt.shape[0])
+        c_eq = jnp.maximum(c_eq, 1)
+        fill = (beta - c_lt).astype(jnp.float32) / c_eq.astype(jnp.float32)
+        return (s_lt + fill * s_eq) / beta.astype(jnp.float32)
+
+    out = jnp.where(n > 0, sel.tiled(tile, x), 0.0)
+    return unflatten(out), _empty(state)
+
+
+def geometric_median(updates, weights, state, key, *, iterations=10, nu=1e-6):
+    """Smoothed Weiszfeld (RFA, Pillutla et al. 2022): z <- sum_i b_i x_i / sum_i b_i with
+    b_i = w_i / max(nu, ||z - x_i||), started from the weighted mean.
+
+    z stays in the span of the updates, z = X^T c, so every iteration is [K, K] work:
+    ||z - x_i||^2 = G_ii - 2 (G c)_i + c^T G c. Non-finite clients get weight 0
+    (infinite distance)."""
+    del key
+    x, unflatten = _flatten(updates)
+    g, bad = _gram(x)
+    ok = (weights > 0) & ~bad
+    w = jnp.where(ok, weights, 0.0).astype(jnp.float32)
+    gs = jnp.where(ok[:, None] & ok[None, :], g, 0.0)
+    c0 = w / jnp.maximum(jnp.sum(w), 1e-30)
+
+    def it(_, c):
+        gc = gs @ c
+        dist = jnp.sqrt(jnp.maximum(jnp.diagonal(gs) - 2 * gc + c @ gc, 0.0))
+        b = w / jnp.maximum(nu, dist)
+        return b / jnp.maximum(jnp.sum(b), 1e-30)
+
+    c = jax.lax.fori_loop(0, iterations, it, c0)
+    return unflatten(_combine(x, c, bad)), _empty(state)
+
+
+def centered_clipping(updates, weights, state, key, *, tau=1.0, iterations=3):
+    """Centered clipping (Karimireddy et al. 2021), weighted:
+    v <- v + sum_i a_i clip_tau(x_i - v), clip_tau(y) = y min(1, tau / ||y||),
+    a = w / sum w, from the previous round's aggregate v_0 (the state; 0 at first).
+
+    v = s v_0 + X^T c at every iteration, so distances need only G, X v_0 and ||v_0||^2
+    (one extra pass); the result is one combination. Non-finite clients: weight 0."""
+    del key
+    x, unflatten = _flatten(updates)
+    d = x.shape[1]
+    if state is None or "center" not in state:
+        v0 = jnp.zeros((d,), jnp.float32)
+    else:
+        v0, _ = _flatten(jax.tree.map(lambda a: a[None], state["center"]))
+        v0 = v0[0]
+    g, bad = _gram(x)
+    ok = (weights > 0) & ~bad
+    w = jnp.where(ok, weights, 0.0).astype(jnp.float32)
+    a = w / jnp.maximum(jnp.sum(w), 1e-30)
+    gs = jnp.where(ok[:, None] & ok[None, :], g, 0.0)
+    xs = jax.lax.cond(jnp.any(bad), lambda: jnp.where(bad[:, None], 0.0, x), lambda: x)
+    xv = jnp.dot(xs, v0, precision=_HI)
+    vv = jnp.dot(v0, v0, precision=_HI)
+
+    def it(_, sc):
+        s, c = sc
+        gc = gs @ c
+        # ||x_i - v||^2 with v = s v0 + X^T c
+        dist2 = jnp.diagonal(gs) - 2 * (s * xv + gc) + s * s * vv + 2 * s * (c @ xv) + c @ gc
+        scale = a * jnp.minimum(1.0, tau / jnp.sqrt(jnp.maximum(dist2, 1e-30)))
+        return s - jnp.sum(scale) * s, c - jnp.sum(scale) * c + scale
+
+    s, c = jax.lax.fori_loop(0, iterations, it, (jnp.float32(1.0), jnp.zeros_like(a)))
+    v = s * v0 + jnp.dot(c, xs, precision=_HI)
+    out = unflatten(v)
+    return out, {"center": out}
+
+
+def flag(updates, weights, state, key, *, m=1, lam=0.0, rescale=True, seed=1):
+    """Flag Aggregator (Almasi et al., ICLR 2024; FL.md section 4), one IRLS step.
+
+    1. x_i = u_i / ||u_i|| (present, finite clients). 2. Y0: orthonormalised (QR)
+    uniform(-1/2, 1/2) [D, m] matrix from a fixed `seed`. 3. One IRLS step: weights
+    w_i = (|1 - ||Y0^T x_i||^2| + 1e-7)^(-1/4), and for lam > 0 pair columns
+    w_ij (x_i - x_j), w_ij = lam / (p(p-1)) (|1 - ||Y0^T(x_i - x_j)||^2| + 1e-7)^(-1/4)
+    over ordered pairs; Y1 = top-m left singular vectors of the weighted column matrix.
+    4. Keep Y1 only if sum_i sqrt(max(0, 1 - ||Y^T x_i||^2)) decreased, else Y0.
+    5. Aggregate = (1/m) sum_i Y Y^T x_i (the reference), or, with rescale=True (the
+    default, for FL deltas whose scale matters), the mean over clients of Y Y^T x_i times
+    the median client norm.
+
+    All in the span of the updates: the column matrix is A = X~^T B, so its left
+    singular vectors are X~^T a with a from the [K, K] eigenproblem of
+    S M S, S = G~^(1/2), M = B B^T = diag(w^2) + Laplacian(2 w_ij^2), a = S^+ b.
+    Weights are a presence mask only."""
+    del key
+    x, unflatten = _flatten(updates)
+    k, d = x.shape
+    g, bad = _gram(x)
+    ok = (weights > 0) & ~bad
+    okf = ok.astype(jnp.float32)
+    p = jnp.sum(okf)
+    norms = jnp.sqrt(jnp.maximum(jnp.diagonal(g), 0.0))
+    inv = jnp.where(ok & (norms > 0), 1.0 / jnp.where(norms > 0, norms, 1.0), 0.0)
+    gt = g * inv[:, None] * inv[None, :]
+    gt = jnp.where(ok[:, None] & ok[None, :], gt, 0.0)
+    xs = jax.lax.cond(jnp.any(bad), lambda: jnp.where(bad[:, None], 0.0, x), lambda: x)
+
+    y0 = jax.random.uniform(jax.random.PRNGKey(seed), (d, m), jnp.float32, -0.5, 0.5)
+    y0, _ = jnp.linalg.qr(y0)
+    z0 = jnp.dot(xs, y0, precision=_HI).T * inv[None, :]  # [m, K] = Y0^T x_i
+
+    wi = okf * (jnp.abs(1 - jnp.sum(z0**2, 0)) + 1e-7) ** -0.25
+    mm = jnp.diag(wi**2)
+    if lam > 0:
+        diff = z0[:, :, None] - z0[:, None, :]
+        wij = lam / jnp.maximum(p * (p - 1), 1.0) * (jnp.abs(1 - jnp.sum(diff**2, 0)) + 1e-7) ** -0.25
+        wij = wij * (okf[:, None] * okf[None, :]) * (1 - jnp.eye(k))
+        w2 = 2 * wij**2
+        mm = mm + jnp.diag(jnp.sum(w2, 1)) - w2
+    lam_g, q = jnp.linalg.eigh(gt)
+    lam_g = jnp.maximum(lam_g, 0.0)
+    tol = jnp.max(lam_g) * k * 1e-6
+    sroot = (q * jnp.sqrt(lam_g)) @ q.T
+    spinv = (q * jnp.where(lam_g > tol, 1 / jnp.sqrt(jnp.where(lam_g > tol, lam_g, 1.0)), 0.0)) @ q.T
+    _, vecs = jnp.linalg.eigh(sroot @ mm @ sroot)
+    a = spinv @ vecs[:, ::-1][:, :m]  # [K, m]: Y1 = X~^T a
+    z1 = a.T @ gt  # [m, K] = Y1^T x_i
+
+    obj = lambda z: jnp.sum(okf * jnp.sqrt(jnp.maximum(0.0, 1 - jnp.sum(z**2, 0))))
+    use1 = obj(z1) < obj(z0)
+    coef = jnp.where(use1, 1.0, 0.0)
+    # sum_i Y Y^T x_i = Y (sum_i z_i)
+    agg1 = jnp.dot((a @ jnp.sum(z1 * okf, 1)) * inv, xs, precision=_HI)
+    agg0 = y0 @ jnp.sum(z0 * okf, 1)
+    agg = coef * agg1 + (1 - coef) * agg0
+    if rescale:
+        med = _masked_median(norms, ok)
+        agg = agg * med / jnp.maximum(p, 1.0)
+    else:
+        agg = agg / m
+    return unflatten(agg), _empty(state)
+
+
+def _masked_median(v, ok):
+    n = jnp.sum(ok)
+    s = jnp.sort(jnp.where(ok, v, jnp.inf))
+    lo = s[jnp.maximum((n - 1) // 2, 0)]
+    hi = s[jnp.maximum(n // 2, 0)]
+    return jnp.where(n > 0, (lo + hi) / 2, 0.0)
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleSpec:
+    fn: Callable
+    defaults: dict
+    check: Callable[..., None]  # check(n, f, **params) raises AggregatorConfigError
+
+
+def _no_check(n, f, **params):
+    pass
+
+
+def _check_krum(n, f, **params):
+    if n <= 2 * f + 2:
+        raise AggregatorConfigError(f"krum needs n > 2f + 2 clients; got n={n}, f={f}")
+
+
+def _check_multi_krum(n, f, m=None, **params):
+    _check_krum(n, f)
+    if m is not None and not 1 <= m <= n:
+        raise AggregatorConfigError(f"multi_krum: m={m} must be in [1, n={n}]")
+
+
+def _check_bulyan(n, f, **params):
+    if n < 4 * f + 3:
+        raise AggregatorConfigError(f"bulyan needs n >= 4f + 3 clients; got n={n}, f={f}")
+
+
+def _check_trimmed(n, f, beta=0.1, **params):
+    if not 0 <= beta < 0.5:
+        raise AggregatorConfigError(f"trimmed_mean: beta={beta} must be in [0, 0.5)")
+
+
+def _check_geomed(n, f, iterations=10, nu=1e-6, **params):
+    if iterations < 1:
+        raise AggregatorConfigError(f"geometric_median: iterations={iterations} must be >= 1")
+    if not nu > 0:
+        raise AggregatorConfigError(f"geometric_median: nu={nu} must be > 0")
+
+
+def _check_cc(n, f, tau=1.0, iterations=3, **params):
+    if not tau > 0:
+        raise AggregatorConfigError(f"centered_clipping: tau={tau} must be > 0")
+    if iterations < 1:
+        raise AggregatorConfigError(f"centered_clipping: iterations={iterations} must be >= 1")
+
+
+def _check_flag(n, f, m=1, lam=0.0, rescale=True, seed=1, **params):
+    if not 1 <= m <= n:
+        raise AggregatorConfigError(f"flag: subspace dimension m={m} must be in [1, n={n}]")
+    if lam < 0:
+        raise AggregatorConfigError(f"flag: lam={lam} must be >= 0")
+
+
+def _spec(fn, check, **defaults):
+    static = tuple(defaults)
+    return RuleSpec(jax.jit(fn, static_argnames=static), defaults, check)
+
+
+RULES: dict[str, RuleSpec] = {
+    "fedavg": _spec(fedavg, _no_check),
+    "median": _spec(median, _no_check),
+    "trimmed_mean": _spec(trimmed_mean, _check_trimmed, beta=0.1),
+    "krum": _spec(krum, _check_krum, f=0),
+    "multi_krum": _spec(multi_krum, _check_multi_krum, f=0, m=None),
+    "bulyan": _spec(bulyan, _check_bulyan, f=0),
+    "geometric_median": _spec(geometric_median, _check_geomed, iterations=10, nu=1e-6),
+    "centered_clipping": _spec(centered_clipping, _check_cc, tau=1.0, iterations=3),
+    "flag": _spec(flag, _check_flag, m=1, lam=0.0, rescale=True, seed=1),
+}
+
+
+def _spec_of(name):
+    if name not in RULES:
+        raise AggregatorConfigError(f"aggregator={name!r} is unknown; choose one of {sorted(RULES)}")
+    return RULES[name]
+
+
+def get_rule(name: str) -> Callable:
+    """The jitted rule `name`: rule(updates, weights, state, key, **params)."""
+    return _spec_of(name).fn
+
+
+def validate(name: str, n: int, f: int = 0, **params: Any) -> None:
+    """Raises AggregatorConfigError for an unknown name or parameter, or a (n, f, params)
+    the rule cannot run with. `n` is the number of aggregated clients, `f` the number of
+    Byzantine clients the rule is configured for (also passed to rules that take `f`)."""
+    spec = _spec_of(name)
+    unknown = set(params) - set(spec.defaults) - {"f"}
+    if unknown:
+        raise AggregatorConfigError(
+            f"aggregator={name!r}: unknown parameter(s) {sorted(unknown)}; allowed {sorted(spec.defaults)}")
+    if n < 1:
+        raise AggregatorConfigError(f"aggregator={name!r}: n={n} clients, need >= 1")
+    if f < 0:
+        raise AggregatorConfigError(f"aggregator={name!r}: f={f} must be >= 0")
+    spec.check(n, f, **{**spec.defaults, **params})
+
+
+def rule_params(name: str, f: int = 0, **params: Any) -> dict:
+    """The keyword parameters to call rule `name` with (its `f` filled in when it has one)."""
+    spec = _spec_of(name)
+    out = dict(params)
+    if "f" in spec.defaults:
+        out["f"] = f
+    return out
