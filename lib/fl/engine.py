@@ -157,6 +157,13 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
         raise ConfigError(f"capacity={cap} exceeds num_clients={n}")
     cap = -(-cap // ndev) * ndev  # a multiple of the devices on the clients axis
     rule = get_rule(aggregator)
+    try:
+        from lib.fl import aggregate
+    except ImportError:
+        aggregate = None
+    if aggregate is not None and hasattr(aggregate, "validate"):  # n, f and parameters, before compile
+        rp = dict(rule_params or {})
+        aggregate.validate(aggregator, cap, rp.pop("f", 0), **rp)
     atk = get_attack(attack)
     byz = np.zeros(n, bool) if byzantine is None else np.asarray(byzantine, bool)
     if byz.shape != (n,):

@@ -79,7 +79,8 @@ def _load(config):
         raise ConfigError(f"config.num_clients={n} but FEMNIST here has {len(parts)} writers")
     parts, keep = parts[:n], names[:n]
     tmask = np.isin(test.owner, keep)
-    return train.x, train.y, parts, test.x[tmask], test.y[tmask], 62
+    # LEAF stores white background = 1; flip to ink = 1 like MNIST (helps MLPs; CNNs don't care)
+    return 1.0 - train.x, train.y, parts, 1.0 - test.x[tmask], test.y[tmask], 62
 
 
 def build_model(config, num_classes: int):

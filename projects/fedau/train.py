@@ -22,6 +22,7 @@ def validate(config) -> None:
     runner.local_config(config)
     runner.server_optimizer(config)
     runner.mesh(config)
+    engine.get_rule(config.aggregator)  # unknown rule: named error before any data or compile
 
 
 def train_and_evaluate(config, workdir: str) -> dict:

@@ -63,22 +63,15 @@ def test_baseline_weights():
         weights.strategy("fedsgd", 4)
 
 
-def test_smoke_default(tmp_path):
-    from projects.fedau import train
-
-    final = train.train_and_evaluate(_config(), str(tmp_path))
-    assert final["step"] == 6 and np.isfinite(final["test_loss"])
-    rows = metric_rows(tmp_path)
-    losses = [r["train_loss"] for r in rows if "train_loss" in r]
-    assert len(losses) == 6 and all(np.isfinite(losses))
-    assert any(r.get("train_participants", 0) > 0 for r in rows)
-
-
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     from projects.fedau import train
 
     a, b = tmp_path / "a", tmp_path / "b"
-    train.train_and_evaluate(_config(participation="markov"), str(a))
+    full = train.train_and_evaluate(_config(participation="markov"), str(a))  # also the smoke test
+    assert full["step"] == 6 and np.isfinite(full["test_loss"])
+    losses = [r["train_loss"] for r in metric_rows(a) if "train_loss" in r]
+    assert len(losses) == 6 and all(np.isfinite(losses))
+    assert any(r.get("train_participants", 0) > 0 for r in metric_rows(a))
     train.train_and_evaluate(_config(participation="markov", total=3), str(b))  # "interrupted" at 3
     final = train.train_and_evaluate(_config(participation="markov"), str(b))
     assert final["resumed_from"] == 3
@@ -87,14 +80,30 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     assert metric_rows(a)[3:] == metric_rows(b)[3:]
 
 
+@pytest.fixture
+def no_compiles():
+    """Records XLA compile events while the test runs."""
+    from jax import monitoring
+
+    events = []
+    listener = lambda name, *a, **k: events.append(name) if "compile" in name else None  # noqa: E731
+    monitoring.register_event_duration_secs_listener(listener)
+    yield events
+    monitoring.unregister_event_duration_listener(listener)
+
+
 @pytest.mark.parametrize("key,value,match", [
     ("weighting", "median_of_means", "config.weighting='median_of_means'"),
     ("participation", "poisson", "config.participation='poisson'"),
     ("dataset", "cifar", "config.dataset='cifar'"),
     ("aggregator", "krumm", "krumm"),
+    ("server", {"optimizer": "fedadamw", "lr": 1.0}, "server optimizer='fedadamw'"),
+    ("local", {"batch_size": 16, "mode": "steps", "num_steps": 5, "optimizer": "lbfgs", "lr": 0.1},
+     "local optimizer='lbfgs'"),
 ])
-def test_bad_config_named(tmp_path, key, value, match):
+def test_bad_config_named_before_compile(tmp_path, no_compiles, key, value, match):
     from projects.fedau import train
 
     with pytest.raises(Exception, match=match):
         train.train_and_evaluate(_config(**{key: value}), str(tmp_path))
+    assert no_compiles == []
