@@ -537,7 +537,8 @@ def validate(name: str, n: int, f: int = 0, **params: Any) -> None:
     the rule cannot run with. `n` is the number of aggregated clients, `f` the number of
     Byzantine clients the rule is configured for (also passed to rules that take `f`)."""
     spec = _spec_of(name)
-    unknown = set(params) - set(spec.defaults) - {"f"}
+    f = params.pop("f", f)
+    unknown = set(params) - set(spec.defaults)
     if unknown:
         raise AggregatorConfigError(
             f"aggregator={name!r}: unknown parameter(s) {sorted(unknown)}; allowed {sorted(spec.defaults)}")
@@ -545,7 +546,9 @@ def validate(name: str, n: int, f: int = 0, **params: Any) -> None:
         raise AggregatorConfigError(f"aggregator={name!r}: n={n} clients, need >= 1")
     if f < 0:
         raise AggregatorConfigError(f"aggregator={name!r}: f={f} must be >= 0")
-    spec.check(n, f, **{**spec.defaults, **params})
+    merged = {**spec.defaults, **params}
+    merged.pop("f", None)
+    spec.check(n, f, **merged)
 
 
 def rule_params(name: str, f: int = 0, **params: Any) -> dict:
