@@ -138,7 +138,7 @@ def main():
     ap.add_argument("--experts", type=int, default=8)
     ap.add_argument("--k", type=int, default=2)
     ap.add_argument("--cf", type=float, default=1.25)
-    ap.add_argument("--tile", type=int, default=256)
+    ap.add_argument("--tile", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--ragged-repeats", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="small shapes, print only")

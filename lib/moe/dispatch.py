@@ -151,18 +151,21 @@ def _gmm_fwd(x, w, tile_expert, tile_used):
 def _gmm_bwd(res, dy):
     x, w, tile_expert, tile_used = res
 
-    def body(dw, inp):
+    # per-tile weight gradients are stacked and summed by expert afterwards: a scan carry of the
+    # whole [E, d, f] gradient would be copied every tile on CPU
+    def body(_, inp):
         xt, dyt, e, used = inp
 
-        def on(dw):
-            return dw.at[e].add(xt.T @ dyt), dyt @ w[e].T
+        def on():
+            return xt.T @ dyt, dyt @ w[e].T
 
-        def off(dw):
-            return dw, jnp.zeros_like(xt)
+        def off():
+            return jnp.zeros(w.shape[1:], w.dtype), jnp.zeros_like(xt)
 
-        return jax.lax.cond(used, on, off, dw)
+        return None, jax.lax.cond(used, on, off)
 
-    dw, dx = jax.lax.scan(body, jnp.zeros_like(w), (x, dy, tile_expert, tile_used))
+    _, (dw_tiles, dx) = jax.lax.scan(body, None, (x, dy, tile_expert, tile_used))
+    dw = jax.ops.segment_sum(dw_tiles, tile_expert, num_segments=w.shape[0], indices_are_sorted=True)
     return dx, dw, None, None
 
 

@@ -97,7 +97,15 @@ def moe_ffn(spec: MoESpec, params: dict, state: dict, x: jax.Array, *, key=None,
     r = route_groups(spec, params["router"], state, xg, group_keys(key, g), step, ids_g, train)
     cap = spec.group_capacity(t)
     experts = {"w1": params["w1"], "w2": params["w2"]}
-    if D.resolve_impl(spec.dispatch) in D.CAPACITY_IMPLS:  # capacity is per group
+    impl = D.resolve_impl(spec.dispatch)
+    if impl == "capacity":  # per-group buffers, then one expert matmul over all groups' rows
+        e = spec.router.num_experts
+        sl, stats = jax.vmap(lambda rr: D.make_slots(rr, e, cap))(r)
+        buf = jax.vmap(lambda xx, s: D.to_buffer(xx, s, e, cap))(xg, sl)  # [G, E, C, d]
+        buf = buf.transpose(1, 0, 2, 3).reshape(e, g * cap, d)  # no group batch dim in the matmuls
+        yb = D.expert_ffn(experts, buf).reshape(e, g, cap, d).transpose(1, 0, 2, 3)
+        y = jax.vmap(D.from_buffer)(yb, sl)
+    elif impl == "einsum":  # the reference, per group
         y, stats = jax.vmap(lambda xx, rr: D.moe_apply(experts, xx, rr, impl=spec.dispatch, capacity=cap,
                                                        tile=spec.tile))(xg, r)
     else:  # dropless: groups only matter for routing, so all groups' rows go through one grouped matmul
