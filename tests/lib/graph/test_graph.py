@@ -57,9 +57,11 @@ def test_normalisations_match_dense(norm, loops, lam):
 
 
 @pytest.mark.parametrize("norm", ["gcn", "mean"])
-def test_spmm_value_and_custom_vjp(norm):
+@pytest.mark.parametrize("gather_sorted", [True, False])
+def test_spmm_value_and_custom_vjp(norm, gather_sorted):
     g = _small(1)
     adj = jax.tree.map(jnp.asarray, build_adjacency(g, norm, self_loops=(norm == "gcn")))
+    adj = adj.replace(gather_sorted=gather_sorted)
     a = jnp.asarray(to_dense(adj), jnp.float32)
     h = jax.random.normal(jax.random.key(0), (g.num_nodes, 3))
     np.testing.assert_allclose(spmm(adj, h), a @ h, atol=1e-5)
