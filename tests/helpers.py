@@ -24,9 +24,15 @@ def run_main(project: str, config: str, workdir, *overrides: str, env=None, time
 
 def load_checkpoint(workdir, step: int):
     """The raw saved pytree (numpy leaves) of `<workdir>/checkpoints/<step>`."""
+    import jax
+
     path = os.path.join(str(workdir), "checkpoints", str(step), "default")
+    one_device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     with ocp.StandardCheckpointer() as ck:
-        return ck.restore(path)
+        meta = ck.metadata(path).item_metadata
+        target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one_device), meta,
+                              is_leaf=lambda m: hasattr(m, "shape"))
+        return jax.device_get(ck.restore(path, target))
 
 
 def assert_trees_equal(a, b):

@@ -1,0 +1,71 @@
+"""launch/: 2 processes x 4 devices == 1 process x 8; fork.sh; sweep.py (resumable)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.helpers import REPO, load_checkpoint
+
+STEPS = ["--config.total=10", "--config.eval_every=0", "--config.checkpoint_every=10"]
+
+
+def _launch(n, d, workdir):
+    cmd = ["bash", "launch/multiprocess_cpu.sh", str(n), str(d), "--", sys.executable, "-m", "projects.lamb.main",
+           "--config=configs/lamb/default.py", f"--workdir={workdir}", *STEPS]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-4000:]
+    return json.load(open(os.path.join(workdir, "final_metrics.json")))
+
+
+def test_two_processes_of_four_devices_equal_one_of_eight(tmp_path):
+    multi = _launch(2, 4, tmp_path / "mp")
+    single = _launch(1, 8, tmp_path / "sp")
+    assert multi["processes"] == 2 and single["processes"] == 1
+    assert multi["devices"] == single["devices"] == 8
+    for key in ("train_loss", "test_loss", "test_accuracy"):
+        np.testing.assert_allclose(multi[key], single[key], rtol=1e-5)
+    a, b = load_checkpoint(tmp_path / "mp", 10), load_checkpoint(tmp_path / "sp", 10)
+    for x, y in zip(*(map(np.asarray, __import__("jax").tree.leaves(t["params"])) for t in (a, b))):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+
+
+def test_fork_makes_a_runnable_renamed_project(tmp_path):
+    root = tmp_path / "repo"
+    for d in ("lib", "launch", "projects/lamb", "configs/lamb", "tests/projects"):
+        shutil.copytree(os.path.join(REPO, d), root / d, ignore=shutil.ignore_patterns("__pycache__", "results"))
+    for f in ("projects/__init__.py", "configs/__init__.py", "tests/__init__.py", "tests/projects/__init__.py"):
+        shutil.copy(os.path.join(REPO, f), root / f)
+    p = subprocess.run(["bash", "launch/fork.sh", "lamb", "my_lamb"], cwd=root, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert (root / "projects/my_lamb/train.py").exists() and (root / "configs/my_lamb/default.py").exists()
+    assert (root / "tests/projects/test_my_lamb.py").exists()
+    for path in list((root / "projects/my_lamb").rglob("*.py")) + list((root / "configs/my_lamb").rglob("*.py")):
+        assert "projects.lamb" not in path.read_text(), path
+    assert 'c.project = "my_lamb"' in (root / "configs/my_lamb/default.py").read_text()
+    again = subprocess.run(["bash", "launch/fork.sh", "lamb", "my_lamb"], cwd=root, capture_output=True, text=True)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    run = subprocess.run([sys.executable, "-m", "projects.my_lamb.main", "--config=configs/my_lamb/default.py",
+                          f"--workdir={tmp_path / 'w'}", "--config.total=3", "--config.eval_every=0"],
+                         cwd=root, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.load(open(tmp_path / "w" / "config.json"))["project"] == "my_lamb"
+
+
+def test_sweep_runs_grid_writes_results_and_skips_finished(tmp_path):
+    cmd = [sys.executable, "launch/sweep.py", "--project", "lamb", "--config", "configs/lamb/default.py",
+           "--workdir", str(tmp_path / "runs"), "--grid", "optimizer=lamb,sgd", "--set", "total=4",
+           "--set", "eval_every=2", "--results", str(tmp_path / "results")]
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    files = sorted(os.listdir(tmp_path / "results"))
+    assert files == ["optimizer-lamb.json", "optimizer-sgd.json"]
+    r = json.load(open(tmp_path / "results" / "optimizer-sgd.json"))
+    assert r["overrides"] == {"optimizer": "sgd"} and r["config"]["optimizer"] == "sgd"
+    assert r["final"]["step"] == 4 and [c["step"] for c in r["curve"]] == [2, 4]
+    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.stdout.count("skip") == 2 and "0 ran" in again.stdout
