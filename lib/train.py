@@ -58,6 +58,9 @@ def run(config, workdir: str, *, state: dict, step_fn: Callable, num_steps: int,
         batch_fn: Callable | None = None, eval_fn: Callable | None = None,
         desc: str | None = None, examples_per_step: int | None = None) -> dict:
     """Runs (or resumes) training to `num_steps`; returns the final metrics (also in final_metrics.json)."""
+    if config is not None:  # again, now with the values the project derived after overrides
+        from lib.app import write_config
+        write_config(config, workdir)
     log_every = int(_cfg(config, "log_every", 50))
     eval_every = int(_cfg(config, "eval_every", 0))
     ckpt = checkpoint_lib.Checkpointer(

@@ -1,0 +1,58 @@
+"""Runs every benchmark (ours vs peers, one process each) and rebuilds benchmarks/README.md.
+
+    python benchmarks/run_all.py              # run all, then rebuild the README
+    python benchmarks/run_all.py --readme     # only rebuild the README from results/*.md
+    python benchmarks/run_all.py gnn moe_layer
+
+Each benchmark writes results/<name>.json (every number) and results/<name>.md (its table,
+generated from the JSON); the README is those tables under a fixed header.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+ORDER = ["aggregators", "fl_round", "moe_layer", "gnn"]
+HEADER = """# Benchmarks
+
+Each benchmark runs our code and the peer's on the same inputs in one process, and reports
+times as medians of repeated runs and as ratios (peer / ours, or ours / floor). Numbers
+below are generated from `results/<name>.json` by the benchmark scripts; rerun with
+`make bench` (installs the peers) or `python benchmarks/run_all.py NAME`.
+
+Timings are never asserted in tests. Unless a section says otherwise they were taken on
+the 2-core CPU development machine, which other jobs were sharing while they ran: ratios
+(both sides measured interleaved in one run) are more trustworthy than absolute times.
+"""
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("names", nargs="*")
+    ap.add_argument("--readme", action="store_true", help="only rebuild README.md")
+    args = ap.parse_args(argv)
+    names = args.names or [n for n in ORDER if os.path.exists(os.path.join(HERE, f"{n}.py"))]
+    status = 0
+    if not args.readme:
+        for name in names:
+            print(f"== {name}", flush=True)
+            status |= subprocess.call([sys.executable, os.path.join(HERE, f"{name}.py")], cwd=REPO)
+    parts = [HEADER]
+    tables = {os.path.basename(p)[:-3]: p for p in glob.glob(os.path.join(HERE, "results", "*.md"))}
+    for name in ORDER + sorted(set(tables) - set(ORDER)):
+        if name in tables:
+            with open(tables[name]) as f:
+                parts.append(f.read().strip() + "\n")
+    with open(os.path.join(HERE, "README.md"), "w") as f:
+        f.write("\n".join(parts))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

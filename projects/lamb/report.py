@@ -1,0 +1,66 @@
+"""Regenerates the tables and plot in projects/lamb/README.md from projects/lamb/results/.
+
+    python -m projects.lamb.report
+"""
+
+from __future__ import annotations
+
+import os
+
+from lib import report
+from lib.optim.large_batch import scale_lr
+from projects.lamb.train import DEFAULT_LR_SCALING
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+OPTIMIZERS = ["lamb", "lars", "adamw", "sgd"]
+
+
+def _acc(r):
+    return f"{100 * r['final']['test_accuracy']:.2f}"
+
+
+def _wall(r):
+    return f"{r['final']['wall_time_s']:.0f}"
+
+
+def main() -> None:
+    runs = [r for r in report.load_results(RESULTS) if "batch_size" in r["overrides"]]
+    for r in runs:
+        r["bs"] = int(r["overrides"]["batch_size"])
+        r["opt"] = r["overrides"]["optimizer"]
+        base = r["config"].get("base_lr") or r["config"]["tuned_base_lr"][r["opt"]]
+        rule = r["config"].get("lr_scaling") or DEFAULT_LR_SCALING[r["opt"]]
+        r["lr"] = f"{scale_lr(base, r['bs'], r['config']['base_batch_size'], rule):.3g}"
+    opts = [o for o in OPTIMIZERS if any(r["opt"] == o for r in runs)]
+    hw = sorted({f"{r['final']['devices']}x {r['final']['device_kind']}" for r in runs}) or ["–"]
+    parts = [
+        "Test accuracy (%) on MNIST after 10 epochs, by batch size (rows) and optimizer (columns):\n",
+        report.pivot(runs, "bs", "opt", _acc, row_label="batch size", col_order=opts),
+        "\nPeak learning rate used (base LR tuned at batch 512, scaled by the optimizer's rule):\n",
+        report.pivot(runs, "bs", "opt", lambda r: r["lr"], row_label="batch size", col_order=opts),
+        "\nWall time per run (s, training + final eval, incl. compile):\n",
+        report.pivot(runs, "bs", "opt", _wall, row_label="batch size", col_order=opts),
+        f"\nHardware: {', '.join(hw)} (a 2-core machine shared with other jobs while these ran, so wall "
+        "times are upper bounds). Config: `configs/lamb/mnist.py`; command in its docstring.",
+        "\n![test accuracy vs batch size](results/accuracy_vs_batch.png)",
+    ]
+    if runs:
+        series = {}
+        for o in opts:
+            pts = sorted((r["bs"], 100 * r["final"]["test_accuracy"]) for r in runs if r["opt"] == o)
+            series[o] = ([p[0] for p in pts], [p[1] for p in pts])
+        report.line_plot(series, os.path.join(RESULTS, "accuracy_vs_batch.png"), xlabel="batch size",
+                         ylabel="test accuracy (%)", title="MNIST MLP, 10 epochs", logx=True)
+    report.replace_section(os.path.join(HERE, "README.md"), "results", "\n".join(parts))
+
+    tune = report.load_results(os.path.join(RESULTS, "tune"))
+    for r in tune:
+        r["opt"], r["base_lr"] = r["overrides"]["optimizer"], float(r["overrides"]["base_lr"])
+    table = report.pivot(tune, "base_lr", "opt", _acc, row_label="base LR", col_order=opts)
+    report.replace_section(os.path.join(HERE, "README.md"), "tuning",
+                           "Test accuracy (%) after 3 epochs at batch 512, by base LR:\n\n" + table)
+
+
+if __name__ == "__main__":
+    main()
