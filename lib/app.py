@@ -1,10 +1,7 @@
 """The entry point every project's `main.py` calls.
 
-    # projects/<name>/main.py
-    from lib import app
-    from projects.<name> import train
-    if __name__ == "__main__":
-        app.run(train.train_and_evaluate)
+    # projects/<name>/main.py (three lines): import lib.app and the project's train
+    # module, then call app.run(train.train_and_evaluate) under `if __name__ == "__main__"`.
 
 Flags: `--config=configs/<name>/x.py[:key=value,...]` (locked: overriding a key the
 config does not have is an error), `--config.key=value` overrides, `--workdir`.
