@@ -197,6 +197,20 @@ def test_selection_crosses_tiles():
     np.testing.assert_array_equal(np.asarray(out), np.median(x, axis=0))
 
 
+@pytest.mark.parametrize("k", [160, 150])  # > 128 rows: blocked loop, without / with a tail
+def test_many_clients_blocked_reduction(k):
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((k, 40)).astype(np.float32)
+    x[:, :10] = np.round(x[:, :10])
+    w = np.ones(k, np.float32)
+    w[::7] = 0.0
+    out, _ = agg.get_rule("median")(jnp.asarray(x), jnp.asarray(w), None, KEY)
+    np.testing.assert_array_equal(np.asarray(out), np.median(x[w > 0], axis=0))
+    out, _ = agg.get_rule("trimmed_mean")(jnp.asarray(x), jnp.asarray(w), None, KEY, beta=0.1)
+    np.testing.assert_allclose(np.asarray(out), scipy.stats.trim_mean(x[w > 0].astype(np.float64), 0.1, axis=0),
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_keys_preserve_float_order():
     v = np.array([-np.inf, -3.5, -1e-38, -0.0, 0.0, 1e-45, 2.0, 3e38, np.inf], np.float32)
     keys = np.asarray(sel.float_keys(jnp.asarray(v)))
