@@ -42,6 +42,14 @@ def tables() -> str:
                    f"{c0['eval_every']} rounds):\n")
         out.append(report.pivot(rows, "method", "pattern", _cell, row_label="weighting",
                                 row_order=[LABELS[m] for m in METHODS], col_order=pats))
+        out.append("\nClaim check (mean of the last 4 evaluations, percentage points):\n")
+        out.append("| pattern | FedAU − best unknown-p baseline | FedAU − oracle (known p) |\n|---|---|---|")
+        for p in pats:
+            by = {r["config"]["weighting"]: 100 * _last(r) for r in rows if r["pattern"] == p}
+            base = [by[m] for m in ("participating", "all") if m in by]
+            d1 = f"{by['fedau'] - max(base):+.1f}" if "fedau" in by and base else "–"
+            d2 = f"{by['fedau'] - by['known_prob']:+.1f}" if "fedau" in by and "known_prob" in by else "–"
+            out.append(f"| {p} | {d1} | {d2} |")
         walls = [r["final"]["wall_time_s"] for r in rows]
         out.append(f"\nWall time per run: {min(walls):.0f}-{max(walls):.0f} s on 2 shared CPU cores "
                    f"(1 device). Config: `configs/fedau/{ds}.py`.\n")

@@ -192,3 +192,31 @@ def test_bad_config_named_errors(fed):
         engine.byzantine_clients(16, 1.5, 0)
     with pytest.raises(ConfigError, match="clients_per_round=20"):
         participation.uniform(16, 20)
+
+
+def test_attack_applies_to_byzantine_participants_only(fed, monkeypatch):
+    """With a sign-flip attack on every client, one FedAvg round moves the other way."""
+    calls = []
+
+    def sign_flip(updates, byz_mask, key, scale=1.0):
+        calls.append(byz_mask.shape)
+        return jax.tree.map(lambda u: jnp.where(byz_mask.reshape((-1,) + (1,) * (u.ndim - 1)), -scale * u, u), updates)
+
+    monkeypatch.setattr(engine, "get_attack", lambda name: sign_flip if name == "sign_flip" else None)
+    part = participation.uniform(16, 16)
+    common = dict(loss_fn=LOSS, local=LOCAL, participation=part, server_opt=server.make("sgd"),
+                  mesh=engine.clients_mesh(1))
+    honest = engine.build(**common)
+    byz = engine.byzantine_clients(16, 0.5, seed=0)
+    assert byz.sum() == 8
+    attacked = engine.build(attack="sign_flip", byzantine=np.ones(16, bool), **common)
+    outs = []
+    for sim in (honest, attacked):
+        st, m = jax.jit(engine.round_fn(sim))(engine.init(sim, _params(), 0), engine.put_data(sim, fed), {"lr": 0.1})
+        outs.append(np.asarray(st["params"]["w"]))
+    assert calls
+    # every participant flipped: the server step is exactly reversed (params start at 0)
+    assert np.abs(outs[0]).sum() > 0
+    np.testing.assert_allclose(outs[1], -outs[0], rtol=1e-6, atol=1e-7)
+    with pytest.raises(ConfigError, match="Byzantine clients are set but attack='none'"):
+        engine.build(byzantine=byz, **common)
