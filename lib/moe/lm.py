@@ -179,3 +179,24 @@ def consistency(spec, inters) -> dict:
         out[f"srp_m{m}"] = moe_metrics.srp(trace, m)
         out[f"sch2k_m{m}"] = moe_metrics.sch(trace, m, min(trace.shape[0] * e, 2 * k * trace.shape[0]))
     return out
+
+
+def collect_run(workdir: str, curve_keys=("train_load_cv", "train_load_max_over_mean", "train_dropped_fraction",
+                                          "train_bits_per_char", "val_bits_per_char", "val_load_cv",
+                                          "examples_per_sec")) -> dict:
+    """final_metrics.json + selected curves from metrics.jsonl of one run, for a results JSON."""
+    from lib.metrics import read_jsonl
+
+    with open(os.path.join(workdir, "final_metrics.json")) as f:
+        final = json.load(f)
+    rows = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+    curves = {k: [[r["step"], r[k]] for r in rows if k in r] for k in curve_keys}
+    return {"final": final, "curves": {k: v for k, v in curves.items() if v}}
+
+
+def steps_to_reach(curve, target: float):
+    """First logged step whose value is <= target (None if never)."""
+    for step, v in curve:
+        if v <= target:
+            return step
+    return None
