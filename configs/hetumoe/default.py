@@ -1,0 +1,38 @@
+"""HetuMoE gate family at equal active expert parameters: tiny char LM on Python's pydoc_data topics.
+
+python -m projects.hetumoe.main --config=configs/hetumoe/default.py:gate=base --workdir=runs/hetu_base
+gate: switch | gshard | ktop1 | hash | base | sam. Active expert width is held at `active_ff`: a gate with k
+experts per token gets experts of width active_ff / k, so active parameters and FLOPs per token are equal.
+a2a=flat|hierarchical turns on expert parallelism on a 2 x 4 (host x local) mesh (needs 8 devices).
+"""
+from configs.lossfree_balance.default import base_config
+from lib.config import ConfigError, parse_arg
+
+GATES = ("switch", "gshard", "ktop1", "hash", "base", "sam")
+K = {"switch": 1, "gshard": 2, "ktop1": 2, "hash": 1, "base": 1, "sam": 2}
+
+
+def hetu_config(gate: str, a2a: str, total: int):
+    if gate not in GATES:
+        raise ConfigError(f"config arg gate={gate!r}; allowed: {GATES}")
+    if a2a not in ("none", "flat", "hierarchical"):
+        raise ConfigError(f"config arg a2a={a2a!r}; allowed: ('none', 'flat', 'hierarchical')")
+    c = base_config("aux", project="hetumoe")
+    c.total = total
+    c.moe.router, c.moe.k = gate, K[gate]
+    c.moe.d_ff = 256 // K[gate]  # active_ff = 256
+    c.moe.aux_weight = 0.0 if gate in ("hash", "base") else 0.01
+    if gate == "sam":
+        c.moe.router_kwargs.group_size = 4  # one group = the experts of one host on a 2 x 4 mesh
+    if a2a != "none":
+        c.mesh = (("host", 2), ("local", 4))
+        c.moe.expert_parallel = True
+        c.moe.expert_axes = ("host", "local")
+        c.moe.hierarchical_a2a = a2a == "hierarchical"
+        c.moe.num_groups = 8
+    return c
+
+
+def get_config(arg=None):
+    a = parse_arg(arg, gate="switch", a2a="none")
+    return hetu_config(a.gate, a.a2a, 40)
