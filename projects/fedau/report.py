@@ -8,7 +8,7 @@ from lib import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 METHODS = ["fedau", "participating", "all", "known_prob"]
-LABELS = {"fedau": "FedAU (ours, K=∞)", "participating": "FedAvg over participants",
+LABELS = {"fedau": "FedAU (K=∞)", "participating": "FedAvg over participants",
           "all": "FedAvg over all (÷N)", "known_prob": "FedAvg, known p (oracle)"}
 PATTERNS = ["bernoulli", "markov", "cyclic"]
 
