@@ -47,7 +47,9 @@ def test_expert_parallel_equals_single_device(setup, name, kw):
     if state:
         state = {"bias": jnp.linspace(-0.1, 0.1, E)}
     (l0, a0), g0 = _vg(spec, None, x, state)(params)
-    for par in meshes.values():
+    # the all_to_all pattern does not depend on the router: the hierarchical mesh on a few routers only
+    pars = [meshes["dp_ep"]] + ([meshes["hier"]] if name in ("gshard", "base", "dts", "lossfree") else [])
+    for par in pars:
         (l1, a1), g1 = _vg(spec, par, x, state)(params)
         np.testing.assert_allclose(l1, l0, rtol=1e-5)
         np.testing.assert_array_equal(a1["load"], a0["load"])
