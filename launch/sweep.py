@@ -60,7 +60,24 @@ def collect(workdir: str, name: str, overrides: dict, results_dir: str, curve_ke
                 curve.append({"step": row["step"], **pts})
     with open(os.path.join(workdir, "config.json")) as f:
         config = json.load(f)
-    out = {"name": name, "overrides": overrides, "final": final, "curve": curve, "config": config}
+    out = {"name": name, "overrides": overrides, "status": "ok", "final": final, "curve": curve, "config": config}
+    os.makedirs(results_dir, exist_ok=True)
+    path = os.path.join(results_dir, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1, sort_keys=True)
+    return path
+
+
+def record_failure(workdir: str, name: str, overrides: dict, results_dir: str, returncode: int) -> str:
+    """A failed run is a result too (e.g. a diverged optimizer): keep its last error line."""
+    error = f"exit {returncode}"
+    log = os.path.join(workdir, "stdout.log")
+    if os.path.exists(log):
+        with open(log, errors="replace") as f:
+            lines = [l.strip() for l in f if "Error" in l]
+        error = lines[-1] if lines else error
+    out = {"name": name, "overrides": overrides, "status": "diverged" if "NonFinite" in error else "failed",
+           "error": error[-500:]}
     os.makedirs(results_dir, exist_ok=True)
     path = os.path.join(results_dir, f"{name}.json")
     with open(path, "w") as f:
@@ -115,7 +132,9 @@ def main(argv=None) -> int:
                 print(f"[sweep] done {name} -> {collect(wd, name, combo, results, args.curve.split(','))}", flush=True)
             else:
                 failed.append(name)
-                print(f"[sweep] FAILED {name} (exit {proc.returncode}); see {wd}/stdout.log", flush=True)
+                rec = record_failure(wd, name, combo, results, proc.returncode)
+                print(f"[sweep] FAILED {name} (exit {proc.returncode}); see {wd}/stdout.log; recorded in {rec}",
+                      flush=True)
     print(f"[sweep] {len(runs) - len(failed)} ran, {len(failed)} failed" + (f": {failed}" if failed else ""))
     return 1 if failed else 0
 
