@@ -1,5 +1,4 @@
 """lossfree_balance: smoke run of the default config, bit-exact resume (router biases, RNG), bad input."""
-import json
 import os
 
 import numpy as np
