@@ -178,6 +178,10 @@ NOTES = [
     "n - 4f values closest to the median); they can differ only where distances to the median tie exactly "
     "(Flower's argpartition keeps an arbitrary one of the tied values, ours their mean); its outputs are not "
     "compared where the peer's selection loop is extrapolated.",
+    "Load: the committed run was taken with the 2 cores heavily oversubscribed (load average 10-23: other "
+    "agents' jobs, a federated training grid of ours, and for part of the time a second copy of the K=1000 "
+    "measurement), so absolute times are several times the unloaded ones; ratios are from interleaved runs in "
+    "one process. The fedavg-vs-NumPy ratio is the least reliable (both ~0.1-0.2 s, memory bound).",
     "Flower's Krum-based rules loop over client pairs in Python (`_compute_distances`), so their time grows as "
     "K^2 D (Bulyan: repeated n - 2f times); ours computes one Gram matrix (a matmul) and works on [K, K].",
 ]
@@ -189,7 +193,18 @@ def main():
     ap.add_argument("--sizes", default="100x1000000,1000x100000")
     ap.add_argument("--max-pairs", type=int, default=10_000)
     ap.add_argument("--out", default=str(RESULTS / "aggregators.json"))
+    ap.add_argument("--merge", default="", help="comma-separated result JSONs (e.g. one per size, run "
+                    "as separate processes) to combine into --out instead of measuring")
     a = ap.parse_args()
+    if a.merge:
+        parts = [json.loads(pathlib.Path(p).read_text()) for p in a.merge.split(",")]
+        res = dict(parts[0], rows=[r for p in parts for r in p["rows"]],
+                   load_average=[p["load_average"] for p in parts], notes=NOTES)
+        out = pathlib.Path(a.out)
+        out.write_text(json.dumps(res, indent=1))
+        write_md(res, out.with_suffix(".md"))
+        print(out.with_suffix(".md").read_text())
+        return
     log = lambda s: print(s, flush=True)
     rows = []
     for s in a.sizes.split(","):
