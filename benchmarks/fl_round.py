@@ -121,10 +121,15 @@ def markdown(res: dict) -> str:
 
 
 def main(argv=None):
+    global CLIENTS, SAMPLES, STEPS
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
+    ap.add_argument("--clients", type=int, default=CLIENTS, help="smaller values: quick sanity runs only")
+    ap.add_argument("--samples", type=int, default=SAMPLES)
     args = ap.parse_args(argv)
+    CLIENTS, SAMPLES = args.clients, args.samples
+    STEPS = EPOCHS * SAMPLES // BATCH
     x, y, parts, params, loss_fn = setup()
     fns = {"ours": ours(x, y, parts, params, loss_fn), "peer": peer(x, y, parts, params, loss_fn)}
     t0 = time.perf_counter()
