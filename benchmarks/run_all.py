@@ -47,8 +47,13 @@ def main(argv=None) -> int:
     tables = {os.path.basename(p)[:-3]: p for p in glob.glob(os.path.join(HERE, "results", "*.md"))}
     for name in ORDER + sorted(set(tables) - set(ORDER)):
         if name in tables:
-            with open(tables[name]) as f:
-                parts.append(f.read().strip() + "\n")
+            with open(tables[name]) as f:  # each table's own title becomes a section
+                text = f.read().strip()
+            if text.startswith("# "):
+                text = "#" + text
+            elif not text.startswith("#"):
+                text = f"## {name} (benchmarks/{name}.py)\n\n{text}"
+            parts.append(text + "\n")
     with open(os.path.join(HERE, "README.md"), "w") as f:
         f.write("\n".join(parts))
     return status
