@@ -36,3 +36,15 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def data_dir() -> pathlib.Path:
     return data_root()
+
+
+@pytest.fixture
+def no_compiles():
+    """The XLA compile events that happen while the test runs (bad input must cause none)."""
+    from jax import monitoring
+
+    events = []
+    listener = lambda name, *a, **k: events.append(name) if "compile" in name else None  # noqa: E731
+    monitoring.register_event_duration_secs_listener(listener)
+    yield events
+    monitoring.unregister_event_duration_listener(listener)

@@ -80,18 +80,6 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     assert metric_rows(a)[3:] == metric_rows(b)[3:]
 
 
-@pytest.fixture
-def no_compiles():
-    """Records XLA compile events while the test runs."""
-    from jax import monitoring
-
-    events = []
-    listener = lambda name, *a, **k: events.append(name) if "compile" in name else None  # noqa: E731
-    monitoring.register_event_duration_secs_listener(listener)
-    yield events
-    monitoring.unregister_event_duration_listener(listener)
-
-
 @pytest.mark.parametrize("key,value,match", [
     ("weighting", "median_of_means", "config.weighting='median_of_means'"),
     ("participation", "poisson", "config.participation='poisson'"),

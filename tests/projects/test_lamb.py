@@ -112,18 +112,6 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert all(np.isfinite(np.asarray(x)).all() for x in leaves)
 
 
-@pytest.fixture
-def no_compiles():
-    """Fails the test if XLA compiles anything while it runs."""
-    from jax import monitoring
-
-    events = []
-    listener = lambda name, *a, **k: events.append(name) if "compile" in name else None  # noqa: E731
-    monitoring.register_event_duration_secs_listener(listener)
-    yield events
-    monitoring.unregister_event_duration_listener(listener)
-
-
 @pytest.mark.parametrize("overrides,error,match", [
     ({"optimizer": "adam"}, ConfigError, r"config.optimizer='adam' is not allowed.*'lamb'"),
     ({"dataset": "cifar"}, ConfigError, r"config.dataset='cifar'.*\['digits', 'mnist'\]"),
