@@ -22,7 +22,7 @@ def _config(**kw):
 def test_mix_matches_formula_over_rounds(beta):
     """Three rounds of the Strategy + weighted-mean rule against a NumPy transcription of
     d_t = sum_S (q/p)(D - beta h) + beta sum_all q h; h_S <- D_S."""
-    from lib.fl.engine import _weighted_mean
+    from lib.fl.aggregate import get_rule
     from projects.fedstale import stale
 
     rng = np.random.default_rng(0)
@@ -41,7 +41,7 @@ def test_mix_matches_formula_over_rounds(beta):
         ctx = {"idx": jnp.asarray(idx), "valid": jnp.asarray(idx < n), "participating": jnp.asarray(part)}
         delta = rng.normal(size=(n, dim)).astype(np.float32)  # slot-ordered deltas
         upd, w, scale, st = s.prepare(st, {"w": jnp.asarray(delta)}, ctx)
-        agg, _ = _weighted_mean(upd, w, None, None)
+        agg, _ = get_rule("fedavg")(upd, w, None, jax.random.PRNGKey(0))
         d, st = s.finish(st, jax.tree.map(lambda a: scale * a, agg), {"w": jnp.asarray(delta)}, ctx)
         want = beta * (q[:, None] * h).sum(0)
         for slot, k in enumerate(members):

@@ -119,6 +119,18 @@ def test_sharded_8_devices_equals_1_device(fed, sim8):
     _assert_trees_equal(st8["strategy"], st1["strategy"], exact=False)
 
 
+@pytest.mark.parametrize("client_batch", [1, 3])
+def test_client_batch_groups_equal_all_vmapped(fed, sim8, client_batch):
+    """Clients trained in sequential groups (lax.map) == all vmapped at once (2 clients per device
+    on 8 devices: groups of 1, and 3 which leaves a remainder)."""
+    sim, step = sim8
+    st_all = _run(step, engine.init(sim, _params(), seed=0), engine.put_data(sim, fed), 2)
+    simg = sim._replace(client_batch=client_batch)
+    st_g = _run(jax.jit(engine.round_fn(simg)), engine.init(simg, _params(), seed=0), engine.put_data(simg, fed), 2)
+    _assert_trees_equal(st_all["clients"], st_g["clients"])
+    _assert_trees_equal(st_all["params"], st_g["params"], exact=False)
+
+
 def test_interrupted_and_resumed_run_is_bit_identical(fed, sim8, tmp_path):
     from lib.checkpoint import Checkpointer
 
@@ -188,6 +200,8 @@ def test_bad_config_named_errors(fed):
         engine.build(attack="teleport", **common)
     with pytest.raises(ConfigError, match="capacity=17"):
         engine.build(capacity=17, **common)
+    with pytest.raises(ConfigError, match="client_batch=0"):
+        engine.build(client_batch=0, **common)
     with pytest.raises(ConfigError, match="byzantine_fraction"):
         engine.byzantine_clients(16, 1.5, 0)
     with pytest.raises(ConfigError, match="clients_per_round=20"):
