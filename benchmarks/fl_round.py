@@ -3,8 +3,10 @@
 Setting (issue 3): the LEAF 2-conv EMNIST CNN (lib.models.cnn.LeafCNN, 62 classes),
 20 clients x 64 samples, batch 16, 1 local epoch (4 SGD steps per client), FedAvg.
 
-- ours: lib.fl.engine round (all clients vmapped in one jitted program, sharded over the
-  `clients` mesh axis = all local devices), participation uniform 20 of 20.
+- ours: lib.fl.engine round (one jitted program, sharded over the `clients` mesh axis = all
+  local devices), participation uniform 20 of 20; twice: all clients vmapped at once
+  (client_batch=None, the accelerator setting) and one client at a time inside the program
+  (client_batch=1, lax.map: no batched per-client convolutions, which XLA:CPU runs slowly).
 - peer: a jitted `train_client` (its 4 steps in a lax.fori_loop) called once per client
   from Python, then a jitted weighted mean + server step: the usual simulation loop.
 
@@ -55,10 +57,10 @@ def setup(seed=0):
     return x, y, parts, params, loss_fn
 
 
-def ours(x, y, parts, params, loss_fn):
+def ours(x, y, parts, params, loss_fn, client_batch=None):
     sim = engine.build(loss_fn=loss_fn, local=client_lib.LocalConfig(BATCH, "epochs", num_epochs=EPOCHS),
                        participation=participation.uniform(CLIENTS, CLIENTS), server_opt=server.make("sgd", 1.0),
-                       capacity=CLIENTS, mesh=engine.clients_mesh())
+                       capacity=CLIENTS, mesh=engine.clients_mesh(), client_batch=client_batch)
     data = engine.put_data(sim, client_lib.pack_clients(x, y, parts, BATCH))
     state = engine.put_state(sim, engine.init(sim, params, seed=0))
     step = jax.jit(engine.round_fn(sim))
@@ -109,13 +111,21 @@ def peer(x, y, parts, params, loss_fn):
     return run_round
 
 
+IMPLS = ("ours", "ours_client_batch_1", "peer")
+LABELS = {"ours": "lib.fl engine (all clients vmapped, one jitted round)",
+          "ours_client_batch_1": "lib.fl engine (client_batch=1: clients in sequence inside one jitted round)",
+          "peer": "per-client jitted loop (Python loop over clients)"}
+SHORT = {"ours": "all clients vmapped", "ours_client_batch_1": "client_batch=1"}
+
+
 def markdown(res: dict) -> str:
     rows = ["| implementation | round time (s, median) | client-steps / s |", "|---|---|---|"]
-    for name in ("ours", "peer"):
+    for name in IMPLS:
         r = res[name]
         rows.append(f"| {r['label']} | {r['median_s']:.3f} | {r['client_steps_per_s']:.1f} |")
     rows.append("")
-    rows.append(f"Ratio ours / peer (client-steps per second): **{res['ratio']:.2f}x**. "
+    ratios = ", ".join(f"{SHORT[k]} **{res[k]['ratio']:.2f}x**" for k in IMPLS if k != "peer")
+    rows.append(f"Ratio ours / peer (client-steps per second): {ratios}. "
                 f"{res['setting']}. Device: {res['device']} ({res['devices']} device(s)), {res['note']}")
     return "\n".join(rows) + "\n"
 
@@ -127,11 +137,13 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
     ap.add_argument("--clients", type=int, default=CLIENTS, help="smaller values: quick sanity runs only")
     ap.add_argument("--samples", type=int, default=SAMPLES)
+    ap.add_argument("--note", default="2 CPU cores, no GPU lent in this session; ratio from interleaved runs")
     args = ap.parse_args(argv)
     CLIENTS, SAMPLES = args.clients, args.samples
     STEPS = EPOCHS * SAMPLES // BATCH
     x, y, parts, params, loss_fn = setup()
-    fns = {"ours": ours(x, y, parts, params, loss_fn), "peer": peer(x, y, parts, params, loss_fn)}
+    fns = {"ours": ours(x, y, parts, params, loss_fn), "ours_client_batch_1": ours(x, y, parts, params, loss_fn, 1),
+           "peer": peer(x, y, parts, params, loss_fn)}
     t0 = time.perf_counter()
     for f in fns.values():  # warm-up: compile
         f()
@@ -149,15 +161,15 @@ def main(argv=None):
         "device": jax.devices()[0].device_kind, "platform": jax.devices()[0].platform,
         "devices": jax.device_count(), "host": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(), "repeats": args.repeats, "warmup_incl_compile_s": compile_s,
-        "note": "2 CPU cores shared with other agents' jobs (timings noisy; ratio from interleaved runs); "
-                "no GPU was available in this session",
+        "load_avg_1m_before": os.getloadavg()[0], "note": args.note,
     }
-    labels = {"ours": "lib.fl engine (vmapped clients, one jitted round)",
-              "peer": "per-client jitted loop (Python loop over clients)"}
     for k, ts in times.items():
         med = statistics.median(ts)
-        res[k] = {"label": labels[k], "times_s": ts, "median_s": med, "client_steps_per_s": steps / med}
-    res["ratio"] = res["ours"]["client_steps_per_s"] / res["peer"]["client_steps_per_s"]
+        res[k] = {"label": LABELS[k], "times_s": ts, "median_s": med, "client_steps_per_s": steps / med}
+    for k in IMPLS:
+        res[k]["ratio"] = res[k]["client_steps_per_s"] / res["peer"]["client_steps_per_s"]
+    res["ratio"] = res["ours"]["ratio"]
+    res["load_avg_1m_after"] = os.getloadavg()[0]
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "fl_round.json"), "w") as f:
         json.dump(res, f, indent=2)
