@@ -15,14 +15,26 @@ longer than NumPy's introselect), so the coordinate-wise rules select instead of
 * Absent clients (weight 0) get the key INT32_MAX, which is never counted as "below";
   the number of present clients `n` is a traced scalar, so order-statistic indices may
   depend on it without recompiling.
+
+Few clients (K <= NET_MAX): a sorting network instead. Batcher's odd-even merge sort
+on the K rows (padded to a power of two with +inf wires, whose comparators are dropped;
+comparators no requested output depends on are pruned), each comparator a vectorised
+min/max of two int32 key rows. The whole network is one elementwise XLA fusion over
+the D columns: the [K, D] stack is read once, both cores split the columns, and no
+intermediate is written (K = 100: ~1100 comparators for a full sort, ~900 for the two
+middle order statistics, against 32 counting passes of K compare-adds each).
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
 
 INT_MAX = 2**31 - 1
+INT_MIN = -(2**31)
+NET_MAX = 128  # up to this many clients the coordinate-wise rules use a sorting network
 _UNROLL = 128  # up to this many rows, reductions over rows are fully unrolled
 _ROW_BLOCK = 32  # beyond, rows per unrolled block of a loop
 _TILE_BYTES = 1 << 20
@@ -137,3 +149,66 @@ def tiled(fn, x, *cols, width: int | None = None):
     if rem:
         outs.append(fn(x[:, nt * w:], *(c[..., nt * w:] for c in cols)))
     return outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=-1)
+
+
+# ----------------------------------------------------------------------------- sorting networks
+
+
+def _batcher(n: int):
+    """Comparators (i, j), i < j, of Batcher's odd-even merge sort for n = 2^p wires, in order."""
+    out, p = [], 1
+    while p < n:
+        k = p
+        while k >= 1:
+            for j in range(k % p, n - k, 2 * k):
+                for i in range(min(k, n - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        out.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def sort_network(k: int, outputs: tuple[int, ...] | None = None) -> tuple[tuple[int, int], ...]:
+    """Comparators sorting k wires ascending (wire i ends with the i-th smallest), with only
+    those that the wires in `outputs` (default: all) depend on.
+
+    Batcher's network for the next power of two; the extra wires hold +inf, so a
+    comparator touching one never moves anything (it stays on the higher wire) and is
+    dropped. Pruning walks the network backwards from the requested wires."""
+    n = 1 << max(k - 1, 0).bit_length()
+    ops = []
+    for i, j in _batcher(n):
+        if j >= k:  # (i, pad): pads start on the top wires and stay there
+            continue
+        ops.append((i, j))
+    need = set(range(k) if outputs is None else outputs)
+    kept = []
+    for i, j in reversed(ops):
+        if i in need or j in need:
+            kept.append((i, j))
+            need |= {i, j}
+    return tuple(reversed(kept))
+
+
+def sort_rows(rows, outputs=None):
+    """rows: a list of k equal-shape int arrays -> dict {i: i-th smallest, elementwise} for
+    i in `outputs` (default all), by the pruned sorting network (min/max per comparator)."""
+    k = len(rows)
+    w = dict(enumerate(rows))
+    for i, j in sort_network(k, None if outputs is None else tuple(sorted(set(outputs)))):
+        a, b = w[i], w[j]
+        w[i], w[j] = jnp.minimum(a, b), jnp.maximum(a, b)
+    return w if outputs is None else {i: w[i] for i in outputs}
+
+
+def padded_key_rows(x, present, num_low):
+    """x [K, D] float -> K int32 key rows; absent rows become pads: the first `num_low`
+    absent rows (in row order) INT_MIN, below every key, the others INT_MAX, above every
+    key (present keys lie strictly between, NaN being mapped to +inf). The conversion is
+    per row so that it fuses into the network instead of materialising [K, D] keys."""
+    absent = ~present
+    low = absent & (jnp.cumsum(absent) <= num_low)
+    pad = jnp.where(low, jnp.int32(INT_MIN), jnp.int32(INT_MAX))
+    return [jnp.where(present[r], float_keys(x[r]), pad[r]) for r in range(x.shape[0])]

@@ -134,14 +134,29 @@ def median(updates, weights, state, key):
     """Coordinate-wise median over present clients (weights: presence mask only).
 
     Same definition as numpy.median / Flower: for an even count n the mean of the
-    (n/2-1)-th and (n/2)-th order statistics. Algorithm: per column tile, radix select
-    of the ((n-1)//2)-th key (32 counting passes), then one pass for the next order
-    statistic (the same key if tied, else the smallest key above)."""
+    (n/2-1)-th and (n/2)-th order statistics.
+
+    Algorithm, K <= sel.NET_MAX clients: a sorting network on the K key rows, pruned to
+    the two middle wires p = (K-1)//2 and p+1, in one fused pass over the columns. The
+    K - n absent clients are pads: L = p - (n-1)//2 of them sort below everything and
+    the rest above, so that the present values' middle order statistics land on wires p
+    (and p+1 for even n) whatever n is (n is traced; nothing recompiles).
+    K > NET_MAX: per column tile, radix select of the ((n-1)//2)-th key (32 counting
+    passes), then one pass for the next order statistic (the same key if tied, else the
+    smallest key above)."""
     del key
     x, unflatten = _flatten(updates)
     present = weights > 0
     n = jnp.sum(present).astype(jnp.int32)
     k = jnp.maximum((n - 1) // 2, 0)
+
+    if x.shape[0] <= sel.NET_MAX:
+        p = (x.shape[0] - 1) // 2
+        wires = [p, p + 1] if x.shape[0] > 1 else [p]
+        w = sel.sort_rows(sel.padded_key_rows(x, present, p - k), wires)
+        a = sel.key_values(w[p])
+        out = a if len(wires) == 1 else jnp.where(n % 2 == 1, a, (a + sel.key_values(w[p + 1])) / 2)
+        return unflatten(jnp.where(n > 0, out, 0.0)), _empty(state)
 
     def tile(xt):
         keys = _present_keys(xt, present)
@@ -158,10 +173,15 @@ def trimmed_mean(updates, weights, state, key, *, beta=0.1):
     """Coordinate-wise beta-trimmed mean (weights: presence mask only).
 
     With n present clients and c = floor(beta n) (Flower's / scipy.trim_mean's cut), the
-    mean of the order statistics c .. n-c-1 of each coordinate. Algorithm: radix select
-    of the lower bound a = x_(c) and upper bound b = x_(n-c-1), then one pass summing
-    the values strictly between them plus the exact number of copies of a and b that
-    fall inside the kept range (ties handled exactly):
+    mean of the order statistics c .. n-c-1 of each coordinate.
+
+    Algorithm, K <= sel.NET_MAX clients: a full sorting network on the K key rows
+    (absent clients are pads above everything) and the sum of the values on wires
+    c .. n-c-1 (masks on the traced bounds), all in one fused pass over the columns;
+    ties need no care, each tied copy is on its own wire.
+    K > NET_MAX: radix select of the lower bound a = x_(c) and upper bound
+    b = x_(n-c-1), then one pass summing the values strictly between them plus the exact
+    number of copies of a and b that fall inside the kept range (ties handled exactly):
         sum = S(a < x < b) + a (#{x <= a} - c) + b (n - c - #{x < b})   (a < b),
         sum = a (n - 2c)                                                (a = b)."""
     del key
@@ -170,6 +190,15 @@ def trimmed_mean(updates, weights, state, key, *, beta=0.1):
     n = jnp.sum(present).astype(jnp.int32)
     c = jnp.floor(beta * n.astype(jnp.float32)).astype(jnp.int32)
     hi = n - c  # kept order statistics: c .. hi-1
+
+    if x.shape[0] <= sel.NET_MAX:
+        w = sel.sort_rows(sel.padded_key_rows(x, present, 0))
+        tot = None
+        for r in range(x.shape[0]):
+            v = jnp.where((r >= c) & (r < hi), sel.key_values(w[r]), 0.0)
+            tot = v if tot is None else tot + v
+        out = tot / jnp.maximum(hi - c, 1).astype(jnp.float32)
+        return unflatten(jnp.where(n > 0, out, 0.0)), _empty(state)
 
     def tile(xt):
         keys = _present_keys(xt, present)
