@@ -15,7 +15,9 @@ def get_config(arg=None):
                          "homophily": 0.8, "feature_snr": 1.5, "train_per_class": 10, "num_val": 60,
                          "num_test": 120, "seed": 0})
     c.compression = ConfigDict({"mode": "scalar", "bits": 1, "width": 16, "num_codewords": 256})
+    # input_dropout: dropout on the input features; unset = model.dropout (Kipf & Welling)
     c.model = ConfigDict({"layer": "gcn", "hidden": 16, "dropout": 0.5, "quant": "none",
+                          "input_dropout": config_dict.placeholder(float),
                           "dq": {"p_low": 0.0, "p_high": 0.1}})
     c.learning_rate = 0.01
     c.weight_decay = 5e-4

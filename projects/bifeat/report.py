@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+import glob
+import json
 import os
 
 import numpy as np
@@ -17,21 +19,26 @@ PAPER = {("cora", "gcn/float32"): "81.5 (Kipf & Welling)", ("citeseer", "gcn/flo
          ("citeseer", "gcn/int4-layers"): "66.9 [unverified, DQ]",
          ("cora", "gin/float32"): "77.6 [unverified, DQ]", ("cora", "gin/int8-layers"): "78.7 [unverified, DQ]",
          ("cora", "gin/int4-layers"): "69.9 [unverified, DQ]"}
+ABLATION = "-noinputdrop"  # settings trained without dropout on the input features
+
+
+def reference(setting: str, layer: str) -> str:
+    """The float32 run a setting is compared with: same layer, same input-dropout choice."""
+    return layer + "/float32" + (ABLATION if setting.endswith(ABLATION) else "")
 
 
 def rows():
-    out = []
-    import glob
-    import json
     loaded = [r for f in sorted(glob.glob(os.path.join(HERE, "results", "*.json"))) for r in json.load(open(f))]
+    out = []
     for r in loaded:
         t = np.array(r["test_accuracy"]) * 100
+        cpu = r.get("cpu_time_s")
         out.append({**r, "test": f"{t.mean():.2f} ± {t.std():.2f}", "test_mean": t.mean(),
                     "val": f"{np.mean(r['val_accuracy']) * 100:.2f}",
                     "ratio": f"{r['compression_ratio']:.1f}x", "paper": PAPER.get((r["dataset"], r["setting"]), "–"),
-                    "wall": f"{r['wall_time_s']:.0f} s"})
+                    "wall": f"{r['wall_time_s']:.0f} s" + (f" ({cpu:.0f} s CPU)" if cpu is not None else "")})
     for r in out:  # accuracy change vs the float32 run of the same layer and dataset
-        ref = [q for q in out if q["dataset"] == r["dataset"] and q["setting"] == r["layer"] + "/float32"]
+        ref = [q for q in out if q["dataset"] == r["dataset"] and q["setting"] == reference(r["setting"], r["layer"])]
         r["delta"] = f"{r['test_mean'] - ref[0]['test_mean']:+.2f}" if ref else "–"
     return out
 
@@ -41,23 +48,31 @@ def main():
     cols = [("dataset", "dataset"), ("setting", "setting"), ("feature compression", "ratio"),
             ("test acc % (10 seeds)", "test"), ("Δ vs float32", "delta"), ("val acc %", "val"),
             ("paper / reference", "paper"), ("wall (10 seeds)", "wall")]
-    feat = [r for r in rs if r["quant"] == "none"]
-    quant = [r for r in rs if r["quant"] != "none" or r["setting"].startswith("gin/float32")]
+    main_rows = [r for r in rs if not r["setting"].endswith(ABLATION)]
+    feat = [r for r in main_rows if r["quant"] == "none" and not r["setting"].startswith("gin/")]
+    quant = [r for r in main_rows if r["quant"] != "none" or r["setting"] in ("gin/float32", "gcn/float32")]
+    ablation = [r for r in rs if r["setting"].endswith(ABLATION)]
+    ablation += [r for r in main_rows if r["setting"] in ("gcn/float32", "gcn/scalar-1bit")
+                 and any(a["dataset"] == r["dataset"] for a in ablation)]
     key = lambda r: (r["dataset"], r["setting"])
     md = ("### Feature compression (BiFeat)\n\n" + report.markdown_table(sorted(feat, key=key), cols) +
           "\n\n### Quantized layers (Degree-Quant, int8 activations; int8 or int4 weights)\n\n" +
-          report.markdown_table(sorted(quant + [r for r in rs if r["setting"] == "gcn/float32"], key=key), cols))
+          report.markdown_table(sorted(quant, key=key), cols))
+    if ablation:
+        md += ("\n\n### 1-bit collapse ablation (GCN; `-noinputdrop`: no dropout on the input features, "
+               "Δ vs float32 without input dropout)\n\n" + report.markdown_table(sorted(ablation, key=key), cols))
     report.replace_section(os.path.join(HERE, "README.md"), "results", md)
     series = {}
-    for ds in sorted({r["dataset"] for r in feat}):
-        pts = sorted((r["compression_ratio"], r["test_mean"]) for r in feat
-                     if r["dataset"] == ds and r["layer"] == "gcn")
-        if pts:
-            series[f"GCN {ds}"] = ([p[0] for p in pts], [p[1] for p in pts])
+    for layer in ("gcn", "sage"):
+        for ds in sorted({r["dataset"] for r in feat}):
+            pts = sorted((r["compression_ratio"], r["test_mean"]) for r in feat
+                         if r["dataset"] == ds and r["layer"] == layer)
+            if len(pts) > 1:
+                series[f"{'GCN' if layer == 'gcn' else 'SAGE'} {ds}"] = ([p[0] for p in pts], [p[1] for p in pts])
     if series:
         report.line_plot(series, os.path.join(HERE, "results", "accuracy_vs_compression.png"),
                          xlabel="feature-store compression vs float32", ylabel="test accuracy % (mean of 10 seeds)",
-                         title="BiFeat on Planetoid (GCN)", logx=True)
+                         title="BiFeat on Planetoid (GCN, GraphSAGE)", logx=True)
 
 
 if __name__ == "__main__":
