@@ -10,6 +10,13 @@ sorted, scatter to senders). Plain autodiff would instead gather randomly in one
 passes. `gather_sorted=False` gives the receiver-sorted segment sum (indices_are_sorted
 scatter) in the forward pass, the usual choice on accelerators. For symmetric A (GCN
 normalisation of an undirected graph) both layouts are the same arrays with roles swapped.
+
+Large edge lists are processed in chunks of `edge_chunk(F)` edges inside a `fori_loop`
+(`_aggregate`): each chunk gathers, weights and scatter-adds ~8 MB of messages into the
+output carried by the loop. The [E, F] message array is never materialised, so the
+temporaries stay cache-sized and are reused across chunks; on XLA:CPU this is 2-3x faster
+than the one-shot gather + segment_sum on a 2M-edge graph (benchmarks/gnn.py). Every edge is
+summed into its receiver in the same order as the one-shot version, so results are the same.
 """
 from __future__ import annotations
 
@@ -39,14 +46,48 @@ class Adjacency:
         return self.t_receivers, self.t_senders, self.t_weights
 
 
-def _aggregate(h, gather_idx, scatter_idx, weights, num_nodes, gather_sorted, scatter_sorted):
+CHUNK_BYTES = 1 << 23  # message bytes per chunk of edges (8 MiB)
+
+
+def edge_chunk(row_elems: int, chunk_bytes: int | None = None) -> int:
+    """Edges per chunk for messages of `row_elems` float32 elements (a power of two >= 1024)."""
+    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    c = max(chunk_bytes // (4 * max(int(row_elems), 1)), 1024)
+    return 1 << (int(c).bit_length() - 1)
+
+
+def _aggregate_once(out, h, gather_idx, scatter_idx, weights, gather_sorted, scatter_sorted):
     msg = h.at[gather_idx].get(mode="promise_in_bounds", indices_are_sorted=gather_sorted)
     msg = msg * weights.reshape(weights.shape + (1,) * (h.ndim - 1)).astype(h.dtype)
-    return jax.ops.segment_sum(msg, scatter_idx, num_nodes, indices_are_sorted=scatter_sorted)
+    return out.at[scatter_idx].add(msg, mode="promise_in_bounds", indices_are_sorted=scatter_sorted)
+
+
+def _aggregate(h, gather_idx, scatter_idx, weights, num_nodes, gather_sorted, scatter_sorted,
+               chunk=None):
+    """out[scatter_idx[e]] += weights[e] * h[gather_idx[e]], in chunks of `chunk` edges."""
+    e = gather_idx.shape[0]
+    c = edge_chunk(int(np.prod(h.shape[1:], dtype=np.int64))) if chunk is None else int(chunk)
+    out = jnp.zeros((num_nodes,) + h.shape[1:], h.dtype)
+    k = e // c
+    if k <= 1:
+        return _aggregate_once(out, h, gather_idx, scatter_idx, weights, gather_sorted, scatter_sorted)
+
+    def body(i, out):
+        sl = lambda a: jax.lax.dynamic_slice_in_dim(a, i * c, c)
+        return _aggregate_once(out, h, sl(gather_idx), sl(scatter_idx), sl(weights),
+                               gather_sorted, scatter_sorted)
+
+    out = jax.lax.fori_loop(0, k, body, out)
+    if k * c < e:  # static tail
+        out = _aggregate_once(out, h, gather_idx[k * c:], scatter_idx[k * c:], weights[k * c:],
+                              gather_sorted, scatter_sorted)
+    return out
 
 
 def _sorted_aggregate(h, senders, receivers, weights, num_nodes):
-    return _aggregate(h, senders, receivers, weights, num_nodes, False, True)
+    # one shot (no loop): plain autodiff through it also differentiates the edge weights
+    out = jnp.zeros((num_nodes,) + h.shape[1:], h.dtype)
+    return _aggregate_once(out, h, senders, receivers, weights, False, True)
 
 
 @jax.custom_vjp
