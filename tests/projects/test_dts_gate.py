@@ -57,3 +57,14 @@ def test_bad_gate():
 
     with pytest.raises(ConfigError, match="gate"):
         default.get_config("gate=noisy")
+
+
+def test_dts_values_follow_evomoe_gpt_launcher():
+    """Linear tau schedule and gate-loss weight 0 (EvoMoE's GPT launcher); top-1 after the tau decay ends."""
+    from configs.dts_gate import shakespeare
+
+    c = shakespeare.get_config("gate=dts")
+    kw = c.moe.router_kwargs
+    assert kw.tau_schedule == "linear" and c.moe.aux_weight == 0.0 and kw.threshold == 1e-3
+    assert 0 < kw.tau_decay_steps <= kw.switch_step < c.total
+    assert shakespeare.get_config("gate=switch").moe.aux_weight == 0.01
