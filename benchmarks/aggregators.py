@@ -1,6 +1,7 @@
 """Aggregation rules: lib.fl.aggregate vs Flower's NumPy functions on the same inputs.
 
     python benchmarks/aggregators.py [--repeats 3] [--sizes 100x1000000,1000x100000]
+        [--rules median,trimmed_mean] [--out benchmarks/results/aggregators.json]
 
 Peer: flwr.server.strategy.aggregate (aggregate, aggregate_median, aggregate_trimmed_avg,
 aggregate_krum, aggregate_bulyan), called with its input format: a list of
@@ -44,9 +45,11 @@ HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
 
-def _time(fn):
-    t = time.perf_counter()
+def _time(fn, cpu=None):
+    t, c = time.perf_counter(), time.process_time()
     out = fn()
+    if cpu is not None:
+        cpu.append(time.process_time() - c)
     return time.perf_counter() - t, out
 
 
@@ -64,7 +67,7 @@ def _bulyan_pairs(k, f):
     return sum((k - j) ** 2 for j in range(k - 2 * f))
 
 
-def bench_size(k, d, repeats, max_pairs, log):
+def bench_size(k, d, repeats, max_pairs, log, rules=None):
     from flwr.server.strategy import aggregate as fl
 
     rng = np.random.default_rng(0)
@@ -80,14 +83,17 @@ def bench_size(k, d, repeats, max_pairs, log):
     rows = []
 
     def compare(rule, ours_fn, peer_fn, peer_label, check, note="", extrapolated=None):
+        if rules and rule not in rules:
+            return
         log(f"  {k}x{d} {rule} vs {peer_label}: compiling ours")
-        _, o = _time(ours_fn)  # compile
-        t_ours, t_peer, out_peer = [], [], None
+        load0 = os.getloadavg()
+        t_compile, o = _time(ours_fn)  # compile
+        t_ours, t_peer, out_peer, c_ours, c_peer = [], [], None, [], []
         for r in range(repeats):
-            dt, o = _time(ours_fn)
+            dt, o = _time(ours_fn, c_ours)
             t_ours.append(dt)
             if peer_fn is not None and (r == 0 or extrapolated is None):
-                dt, out_peer = _time(peer_fn)
+                dt, out_peer = _time(peer_fn, c_peer)
                 t_peer.append(dt)
         if extrapolated is not None:
             tp = extrapolated(t_peer)
@@ -96,9 +102,13 @@ def bench_size(k, d, repeats, max_pairs, log):
         to = statistics.median(t_ours)
         agree = check(np.asarray(o), out_peer) if out_peer is not None and check else None
         row = dict(rule=rule, K=k, D=d, peer=peer_label, ours_s=to, peer_s=tp, speedup=tp / to,
-                   ours_runs=t_ours, peer_runs=t_peer, agree=agree,
-                   peer_extrapolated=extrapolated is not None, note=note)
-        log(f"    ours {to:.3f}s  peer {tp:.3f}s  speedup {tp / to:.1f}x  agree={agree}")
+                   ours_runs=t_ours, peer_runs=t_peer, ours_cpu_s=c_ours, peer_cpu_s=c_peer,
+                   ours_compile_s=t_compile, agree=agree,
+                   peer_extrapolated=extrapolated is not None, note=note,
+                   load_average=[load0, os.getloadavg()])
+        log(f"    ours {to:.3f}s  peer {tp:.3f}s  speedup {tp / to:.1f}x  agree={agree}  "
+            f"(process CPU s: ours {statistics.median(c_ours):.3f}"
+            + (f", peer {statistics.median(c_peer):.3f}" if c_peer else "") + f"; load {load0[0]:.1f})")
         rows.append(row)
 
     close = lambda a, b: bool(np.allclose(a, b[0], rtol=1e-4, atol=1e-5))
@@ -114,6 +124,8 @@ def bench_size(k, d, repeats, max_pairs, log):
             note=f"beta={beta}")
 
     # Krum family: per-pair cost of Flower's distance loop, measured on a 10-client subset
+    if rules and not {"krum", "multi_krum", "bulyan"} & set(rules):
+        return rows
     sub = [([xs[i]], 1) for i in range(10)]
     pair_s = statistics.median(_time(lambda: fl._compute_distances([w for w, _ in sub]))[0] for _ in range(2)) / 100
     log(f"  flwr per-pair distance cost at D={d}: {pair_s * 1e3:.3f} ms")
@@ -192,6 +204,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sizes", default="100x1000000,1000x100000")
     ap.add_argument("--max-pairs", type=int, default=10_000)
+    ap.add_argument("--rules", default="", help="comma-separated subset of fedavg,median,trimmed_mean,krum,"
+                    "multi_krum,bulyan (default: all)")
     ap.add_argument("--out", default=str(RESULTS / "aggregators.json"))
     ap.add_argument("--merge", default="", help="comma-separated result JSONs (e.g. one per size, run "
                     "as separate processes) to combine into --out instead of measuring")
@@ -209,7 +223,7 @@ def main():
     rows = []
     for s in a.sizes.split(","):
         k, d = map(int, s.split("x"))
-        rows += bench_size(k, d, a.repeats, a.max_pairs, log)
+        rows += bench_size(k, d, a.repeats, a.max_pairs, log, [r for r in a.rules.split(",") if r])
     import flwr
 
     res = dict(rows=rows, repeats=a.repeats, cpu=platform.processor() or platform.machine(),

@@ -346,3 +346,79 @@ def test_valid_configs_pass():
     agg.validate("trimmed_mean", 10, 0, beta=0.3)
     assert agg.rule_params("bulyan", f=3) == {"f": 3}
     assert agg.rule_params("median", f=3) == {}
+
+
+# ----------------------------------------------------------------------------- sorting-network path (K <= NET_MAX)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 13])
+def test_sort_network_sorts_every_01_input(k):
+    """0-1 principle: a comparator network sorts everything iff it sorts all 2^k 0/1 inputs;
+    pruned to some outputs, those outputs are still the right order statistics."""
+    bits = ((np.arange(2 ** k)[:, None] >> np.arange(k)) & 1).astype(np.int64)
+    for outputs in [None, ((k - 1) // 2, k // 2), (0, k - 1)]:
+        w = [bits[:, i].copy() for i in range(k)]
+        for i, j in sel.sort_network(k, outputs):
+            w[i], w[j] = np.minimum(w[i], w[j]), np.maximum(w[i], w[j])
+        ref = np.sort(bits, axis=1)
+        for o in (range(k) if outputs is None else outputs):
+            np.testing.assert_array_equal(w[o], ref[:, o])
+
+
+def _special_columns(rng, k, d=64):
+    x = rng.standard_normal((k, d)).astype(np.float32)
+    x[:, :16] = np.round(x[:, :16])  # ties
+    x[:, 16:20] = 0.0
+    x[: k // 2, 20:24] = -0.0  # negative zeros tied with zeros
+    x[0, 24:28] = np.inf
+    x[-1, 24:32] = -np.inf
+    x[1 % k, 28:32] = np.inf
+    x[:, 32] = np.inf
+    x[:, 33] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize("k", [2, 3, 9, 16, 33])
+def test_network_median_exact_with_ties_zeros_infs_and_absent(k):
+    assert k <= sel.NET_MAX
+    rng = np.random.default_rng(100 + k)
+    x = _special_columns(rng, k)
+    for w in [np.ones(k, np.float32), (rng.random(k) < 0.6).astype(np.float32)]:
+        if w.sum() == 0:
+            w[0] = 1.0
+        out, _ = agg.get_rule("median")(jnp.asarray(x), jnp.asarray(w), None, KEY)
+        with np.errstate(invalid="ignore"):
+            ref = np.median(x[w > 0], axis=0)
+        np.testing.assert_array_equal(np.asarray(out), ref)  # also odd/even present counts
+
+
+@pytest.mark.parametrize("k,beta", [(4, 0.25), (9, 0.1), (16, 0.2), (33, 0.3)])
+def test_network_trimmed_mean_with_ties_zeros_infs_and_absent(k, beta):
+    rng = np.random.default_rng(200 + k)
+    x = _special_columns(rng, k)
+    for w in [np.ones(k, np.float32), (rng.random(k) < 0.7).astype(np.float32)]:
+        if w.sum() == 0:
+            w[0] = 1.0
+        out, _ = agg.get_rule("trimmed_mean")(jnp.asarray(x), jnp.asarray(w), None, KEY, beta=beta)
+        with np.errstate(invalid="ignore"):
+            ref = scipy.stats.trim_mean(x[w > 0].astype(np.float64), beta, axis=0)
+        np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_network_and_bisection_paths_agree():
+    """The same columns through the network (K <= NET_MAX) and through radix select
+    (the rows repeated past NET_MAX: repeating every row 3 times keeps the median)."""
+    rng = np.random.default_rng(5)
+    k = sel.NET_MAX // 3 + 1  # odd, 3k just past NET_MAX
+    x = _special_columns(rng, k, d=40)
+    big = np.repeat(x, 3, axis=0)
+    assert big.shape[0] > sel.NET_MAX
+    a, _ = agg.get_rule("median")(jnp.asarray(x), jnp.ones(k), None, KEY)
+    b, _ = agg.get_rule("median")(jnp.asarray(big), jnp.ones(3 * k), None, KEY)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(np.asarray(a), np.median(x, axis=0))
+
+
+def test_median_of_nobody_is_zero():
+    out, _ = agg.get_rule("median")(jnp.ones((4, 3)), jnp.zeros(4), None, KEY)
+    np.testing.assert_array_equal(np.asarray(out), 0.0)
