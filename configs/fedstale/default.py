@@ -26,6 +26,10 @@ def get_config(arg=None):
     c.participation_prob = 0.5  # flat p for every client; 0 = FedAU's heterogeneous recipe
     c.participation_alpha = 0.1
     c.participation_floor = 0.02
+    # FedStale's setting (projects/fedstale/hetero.py): two participation groups, e.g. (1.0, 0.5)
+    # (overrides participation_prob when set), and label-swap heterogeneity h in [0, 1]
+    c.participation_groups = ()
+    c.label_swap = 0.0
     c.capacity = 0
 
     c.local = ConfigDict({"batch_size": 16, "mode": "steps", "num_steps": 5, "num_epochs": 1,

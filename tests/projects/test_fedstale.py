@@ -77,3 +77,46 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     assert str(h.dtype) == "bfloat16" and np.abs(h.astype(np.float32)).sum() > 0  # memory is checkpointed
     assert_trees_equal(sa, sb)
     assert metric_rows(a)[3:] == metric_rows(b)[3:]
+
+
+def test_label_swap_changes_only_swapped_clients_and_is_an_involution():
+    from lib.fl import tasks
+    from projects.fedstale import hetero
+
+    y = np.arange(10)
+    np.testing.assert_array_equal(hetero.swap_pairs(y, 10), [1, 0, 3, 2, 5, 4, 7, 6, 9, 8])
+    np.testing.assert_array_equal(hetero.swap_pairs(np.arange(5), 5), [1, 0, 3, 2, 4])  # odd: last stays
+    c = _config(label_swap=0.25)
+    task = tasks.load_task(c)
+    sw = hetero.swapped_clients(c.num_clients, c.label_swap, c.seed)
+    assert sw.sum() == 6 and np.array_equal(sw, hetero.swapped_clients(c.num_clients, 0.25, c.seed))
+    out = hetero.swap_client_labels(task.data, sw, task.num_classes)
+    idx, ns = np.asarray(task.data.index), np.asarray(task.data.num_samples)
+    y0, y1 = np.asarray(task.data.y), np.asarray(out.y)
+    for k in range(c.num_clients):
+        rows = idx[k, : ns[k]]
+        np.testing.assert_array_equal(y1[rows], hetero.swap_pairs(y0[rows], 10) if sw[k] else y0[rows])
+    assert (y1 != y0).any()
+
+
+def test_participation_groups():
+    from projects.fedstale import hetero, train
+
+    p = hetero.group_probs(24, (1.0, 0.5), seed=0)
+    assert sorted(np.unique(p, return_counts=True)[1]) == [12, 12] and set(p) == {1.0, 0.5}
+    c = _config(participation_groups=(1.0, 0.5), label_swap=0.5)
+    part = train.participation(c, None)
+    np.testing.assert_array_equal(part.probs, p)
+    with pytest.raises(ConfigError, match="participation_groups"):
+        train.validate(_config(participation_groups=(1.0, 0.0)))
+    with pytest.raises(ConfigError, match="label_swap"):
+        train.validate(_config(label_swap=1.5))
+    with pytest.raises(ConfigError, match="uniform"):
+        train.validate(_config(participation_groups=(1.0, 0.5), participation="uniform"))
+
+
+def test_groups_and_label_swap_smoke(tmp_path):
+    from projects.fedstale import train
+
+    out = train.train_and_evaluate(_config(participation_groups=(1.0, 0.5), label_swap=0.5, total=2), str(tmp_path))
+    assert out["step"] == 2 and np.isfinite(out["test_loss"])
