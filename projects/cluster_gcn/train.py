@@ -36,7 +36,8 @@ from lib.data import planetoid
 from lib.graph import GCNConv, build_adjacency
 from lib.graph.dropout import dropout
 from lib.graph.parallel import shard_batch
-from lib.graph.sampling import ClusterSampler
+from lib.graph.graph import make_graph
+from lib.graph.sampling import ClusterSampler, csr
 from lib.graph.synthetic import csbm, random_graph
 
 DATASETS = ("csbm", "cora", "citeseer", "random")
@@ -78,7 +79,7 @@ def validate(config) -> None:
         raise config_lib.ConfigError(f"config.model.diag_lambda={lam} is the diagonal enhancement of "
                                      "norm='cluster_gcn'; with config.model.norm='gcn' set it to 0")
     c = config.cluster
-    if c.clusters_per_batch > c.num_parts:
+    if config.mode == "cluster" and c.clusters_per_batch > c.num_parts:
         raise config_lib.ConfigError(f"config.cluster.clusters_per_batch={c.clusters_per_batch} must be <= "
                                      f"config.cluster.num_parts={c.num_parts}")
     if config.mode == "full" and c.batches_per_step != 1:
@@ -130,19 +131,23 @@ def full_batch(g, norm: str, lam: float) -> dict:
 class ClusterBatches:
     """Cluster-GCN minibatches (host), padded to the sampler's static shape.
 
-    The structure of a batch (its nodes, labels and normalised adjacency) depends only on the
-    set of clusters in it, so it is cached (LRU, `cache` entries); features are gathered from
-    the host feature matrix for each batch. Node ids travel through lib's ClusterSampler as a
-    one-column feature, so the batch's rows can be matched to the host features.
+    lib's ClusterSampler gives the METIS partition and the clusters of each batch (a pure function
+    of (seed, epoch, index)); the batch is the subgraph induced by their union, read here from
+    the CSR rows of its nodes (O(batch edges), not O(all edges) per batch; the same edges as
+    `ClusterSampler.sample`). Its structure (nodes, labels, normalised adjacency) depends only on
+    the set of clusters, so it is cached (LRU, `cache` entries); features are gathered from the
+    host feature matrix for each batch, so only the batch's rows reach the device.
     """
 
     def __init__(self, g, num_parts: int, clusters_per_batch: int, batches_per_step: int,
                  norm: str, lam: float, seed: int, cache: int = 256):
+        self.g = g
         self.x = np.asarray(g.x, np.float32)
-        ids = g.replace(x=np.arange(g.num_nodes, dtype=np.int64)[:, None])
         t0 = time.perf_counter()
-        self.sampler = ClusterSampler(ids, num_parts, clusters_per_batch, seed=seed)
+        self.sampler = ClusterSampler(g, num_parts, clusters_per_batch, seed=seed)
         self.partition_time_s = time.perf_counter() - t0
+        self.indptr, self.indices = csr(g)
+        self._local = np.full(g.num_nodes, -1, np.int64)  # global -> batch position, reset after use
         self.norm, self.lam, self.k = norm, lam, batches_per_step
         self.steps_per_epoch = self.sampler.steps_per_epoch  # batches per epoch
         self.num_nodes_pad = self.sampler.num_nodes_pad
@@ -150,14 +155,29 @@ class ClusterBatches:
         self.cache_size = cache
         self._cache: collections.OrderedDict = collections.OrderedDict()
 
+    def induced(self, clusters):
+        """(nodes, Graph) of the subgraph induced by the union of `clusters` (structure only)."""
+        nodes = np.sort(np.concatenate([self.sampler.members[c] for c in clusters]))
+        lo, deg = self.indptr[nodes], self.indptr[nodes + 1] - self.indptr[nodes]
+        start = np.cumsum(deg) - deg
+        src = self.indices[np.repeat(lo - start, deg) + np.arange(deg.sum())]
+        dst = np.repeat(np.arange(nodes.size), deg)
+        self._local[nodes] = np.arange(nodes.size)
+        src = self._local[src]
+        self._local[nodes] = -1
+        keep = src >= 0
+        g = self.g
+        sub = make_graph(np.zeros((nodes.size, 0), np.float32), np.asarray(g.y)[nodes], src[keep], dst[keep],
+                         train_mask=np.asarray(g.train_mask)[nodes], num_nodes_pad=self.num_nodes_pad,
+                         num_edges_pad=self.num_edges_pad - self.num_nodes_pad, name="cluster_batch")
+        return nodes, sub
+
     def pad_to(self, num_nodes_pad: int, num_edges_pad: int) -> None:
         """Pad to a larger common shape (e.g. the largest over several seeds' partitions)."""
         if num_nodes_pad < self.num_nodes_pad or num_edges_pad < self.num_edges_pad:
             raise ValueError(f"pad_to({num_nodes_pad}, {num_edges_pad}) is smaller than the batches "
                              f"({self.num_nodes_pad}, {self.num_edges_pad})")
-        self.sampler.num_nodes_pad = self.num_nodes_pad = int(num_nodes_pad)
-        self.num_edges_pad = int(num_edges_pad)
-        self.sampler.num_edges_pad = self.num_edges_pad - self.num_nodes_pad
+        self.num_nodes_pad, self.num_edges_pad = int(num_nodes_pad), int(num_edges_pad)
         self._cache.clear()
 
     def position(self, step: int) -> tuple[int, int]:
@@ -170,10 +190,12 @@ class ClusterBatches:
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        sub = self.sampler.sample(epoch, index)
+        nodes, sub = self.induced(key)
         adj = build_adjacency(sub, self.norm, self_loops=True, lam=self.lam, num_edges_pad=self.num_edges_pad)
         real = np.asarray(sub.node_mask)
-        out = {"ids": np.where(real, np.asarray(sub.x)[:, 0], 0), "node_mask": real,
+        ids = np.zeros(self.num_nodes_pad, np.int64)
+        ids[:nodes.size] = nodes
+        out = {"ids": ids, "node_mask": real,
                "y": np.asarray(sub.y, np.int32), "loss_mask": np.asarray(sub.train_mask) & real,
                # the same static layout for every batch (symmetry of the normalised A varies)
                "adj": adj.replace(symmetric=False)}
@@ -385,7 +407,7 @@ def run_seeds(config, seeds):
     runs = [prepare(config, seed=s) for s in seeds] if config.mode == "cluster" else [prepare(config)]
     if config.mode == "cluster":  # one static shape for all seeds' partitions
         pad = [max(r["batches"].num_nodes_pad for r in runs), max(r["batches"].num_edges_pad for r in runs)]
-        pad[1] = max(pad[1], max(r["batches"].sampler.num_edges_pad for r in runs) + pad[0])
+        pad[1] = max(pad[1], max(r["batches"].num_edges_pad - r["batches"].num_nodes_pad for r in runs) + pad[0])
         for r in runs:
             r["batches"].pad_to(*pad)
             r["info"].update(batch_nodes_pad=pad[0], batch_edges_pad=pad[1])

@@ -65,6 +65,10 @@ def test_batches_restore_between_cluster_edges_with_diagonal_enhancement():
             loop = s == r
             np.testing.assert_allclose(w[loop], (1 + lam) / deg[r[loop]], rtol=1e-6)
             np.testing.assert_allclose(w[~loop], 1.0 / deg[r[~loop]], rtol=1e-6)
+            ref = b.sampler.sample(epoch, index)  # lib's induced subgraph: the same edges
+            _, sub = b.induced(b.sampler.clusters(epoch, index))
+            for u, v in zip(unpad_edges(ref), unpad_edges(sub)):
+                np.testing.assert_array_equal(u, v)
             real = np.asarray(batch["loss_mask"])[j]
             np.testing.assert_array_equal(np.asarray(batch["x"])[j][:nodes.size], np.asarray(g.x)[nodes])
             assert real.sum() == np.asarray(g.train_mask)[nodes].sum()
