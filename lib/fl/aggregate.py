@@ -13,9 +13,11 @@ Every rule is ``rule(updates, weights, state, key, **params) -> (aggregate, stat
 Distance-based rules flatten the pytree to a [K, D] float32 matrix and work on the
 Gram matrix ``G = X X^T`` (one matmul); every later step (Krum scores, Bulyan's
 iterated selection, Weiszfeld iterations, clipping, the Flag subspace) runs on [K, K]
-quantities, and the result is one combination ``X^T c``. Coordinate-wise rules select
-exact order statistics by radix select on order-preserving integer keys
-(``lib.fl._select``), never by sorting.
+quantities, and the result is one combination ``X^T c``. Coordinate-wise rules find
+exact order statistics on order-preserving integer keys (``lib.fl._select``), never by
+XLA's sort: for up to ``_select.NET_MAX`` clients (median, trimmed mean) a pruned sorting
+network over the client rows, fused into one pass over the columns; beyond, and for
+Bulyan's coordinate stage, radix select by bisection on the key bits.
 
 Non-finite updates: the robust rules treat a client whose update has a NaN/inf as
 Byzantine (coordinate-wise rules sort NaN to +inf, i.e. to an extreme; Gram rules give
