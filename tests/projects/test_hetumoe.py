@@ -47,3 +47,28 @@ def test_bad_args():
         default.get_config("gate=top3")
     with pytest.raises(ConfigError, match="a2a"):
         default.get_config("a2a=ring")
+
+
+def test_equal_active_width_and_expert_choice_config():
+    """Every gate gets experts of width 256 / k (equal active expert params per token); expert-choice builds."""
+    from configs.hetumoe import default
+    from lib.moe import lm
+
+    for gate in default.GATES:
+        c = default.get_config(f"gate={gate}")
+        spec, _ = lm.validate(c)
+        assert spec.d_ff * default.K[gate] == default.ACTIVE_FF
+        assert (c.moe.aux_weight == 0.0) == (gate in default.NO_AUX)
+    spec, _ = lm.validate(default.get_config("gate=expert_choice"))
+    assert spec.router.name == "expert_choice"
+
+
+def test_a2a_check_hierarchical_equals_flat():
+    """projects/hetumoe/a2a_check.py (the README's a2a numbers) on a tiny layer: both exchanges agree."""
+    from projects.hetumoe import a2a_check
+
+    res = a2a_check.check(tokens=64, d_model=8, d_ff=16, reps=1)
+    assert res["hierarchical_vs_flat"]["max_abs_diff_output"] < 1e-5
+    assert res["hierarchical_vs_flat"]["max_abs_diff_grad"] < 1e-5
+    assert res["flat_vs_single_device"]["max_abs_diff_output"] < 1e-4
+    assert set(res["timing"]) == {"single_device", "flat", "hierarchical"}
