@@ -79,7 +79,7 @@ def write_report(res):
         ("setting", "gate"), ("final val bits/char", "val_bpc"),
         (f"steps to Switch's final val bits/char (eval every {every})", "reach"),
         ("speed-up vs Switch, ours", "speedup"), ("mean val bits/char gap to Switch over evals", "gap"), ("speed-up, paper (GPT-MoE 1.5B)", "paper"),
-        ("train tokens", "tokens"), ("train tokens/s (mean of logs)", "tokens_per_s"), ("wall s", "wall")],
+        ("train tokens", "tokens"), ("train tokens/s (mean of logs)", "tokens_per_s"), ("wall s (training loop incl. compile)", "wall")],
         formats={"val_bpc": ".3f", "speedup": ".2f", "gap": "+.4f", "wall": ".0f", "tokens_per_s": ".0f"})
     header = (f"Config `{res['config']}`, {res['machine']}, device {res['device_kind']} (hardware: 2-core CPU, "
               "shared with other jobs and loaded while these ran, so tokens/s and wall times are indicative only). "
