@@ -158,6 +158,7 @@ def summary(rows) -> dict:
 def report_dataset(rows, name: str, margin: float) -> str:
     fracs = sorted({r["byzantine_fraction"] for r in rows})
     md = [f"**{name}** ({_setting(rows)}). Final test accuracy on the whole test set; "
+          f"worst = lowest over the attacks in that table; "
           f"n/a = the rule's named error (reason in the cell's JSON); div. = stopped on a non-finite update.", ""]
     clean = {r["rule"]: r for r in rows if r["byzantine_fraction"] == 0}
     for frac in [f for f in fracs if f > 0]:
@@ -231,6 +232,18 @@ SECTIONS = {  # README section -> results sub-folder, title
 }
 
 
+def _agreement(old, new) -> str:
+    """The session-1 cells (train.py) against the same cells of the fast.py grid."""
+    key = lambda r: (r["rule"], r["attack"], r["byzantine_fraction"], r.get("rounds"))
+    new = {key(r): r for r in new if r.get("status") == "ok"}
+    pairs = [(r, new[key(r)]) for r in old if r.get("status") == "ok" and key(r) in new]
+    if not pairs:
+        return ""
+    d = max(abs(a["test_accuracy"] - b["test_accuracy"]) for a, b in pairs)
+    return (f"The same {len(pairs)} cells in the full MNIST grid above (fast.py, same config and rounds) "
+            f"differ from these train.py runs by at most {d:.4f} in accuracy.")
+
+
 def write_readme(results: pathlib.Path = RESULTS, margin: float = 0.01):
     from lib import report as rep
 
@@ -241,6 +254,8 @@ def write_readme(results: pathlib.Path = RESULTS, margin: float = 0.01):
         if not rows:
             continue
         text = report_dataset(rows, title, margin)
+        if section == "mnist_slice_20rounds":
+            text += "\n\n" + _agreement(rows, rep.load_results(str(results / "mnist")))
         if any(r["byzantine_fraction"] > 0 for r in rows) and section != "mnist_slice_20rounds":
             png = plot(rows, str(results / f"{sub}_worst.png"), f"{title}: worst case over attacks")
             text += f"\n\n![{title}](results/{pathlib.Path(png).name})"
