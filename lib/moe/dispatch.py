@@ -9,11 +9,20 @@ within a slot; slots past capacity are dropped (their combine weight becomes 0).
 Implementations (`IMPLS`):
 - 'einsum':   one-hot [T, E, C] dispatch/combine einsums (GShard); the readable reference.
 - 'capacity': index gather into a static [E, C, d] buffer and a gather back; same result, no [T,E,C].
-- 'dropless_tiles':  every routed token computed: rows sorted by expert, each expert's rows padded to
-              whole tiles, one matmul per tile (scan with a custom VJP). Works everywhere.
+- 'dropless_tiles':  every routed token computed: rows sorted by expert (no padding between experts);
+              a loop over experts, and within an expert over row tiles of `tile` rows, then of
+              tile/4, tile/16, ... (>= 8) rows for the remainder (`tile_sizes`), so fewer than the smallest
+              tile size (8 by default) rows of work are wasted per expert. Custom VJP: the backward is the same tile loop (dx tiles and the expert's weight
+              gradient accumulated in place). Works everywhere.
 - 'dropless_ragged': sorted rows and `jax.lax.ragged_dot` (native on GPU/TPU; on CPU jax 0.10 falls back
               to a masked dense expansion, ~E x the work).
 - 'dropless': 'dropless_ragged' on GPU/TPU, 'dropless_tiles' on CPU.
+
+Moving rows between token order and buffer order (`dispatch_rows`, `combine_rows`) is a gather in both
+directions: every layout is described by a pair of maps, `src` (buffer row -> token slot t*S+s, or the
+sentinel T*S for an empty row) and `loc` (token slot -> buffer row, or the sentinel N for a dropped or
+unused slot), and each map's VJP is a gather with the other one instead of autodiff's scatter-add.
+The combine weights are applied inside the combine (its VJP gives the weight gradient directly).
 """
 from __future__ import annotations
 
@@ -66,21 +75,99 @@ def capacity_positions(index: jax.Array, mask: jax.Array, num_experts: int) -> j
     return pos.reshape(s, t).T
 
 
+# ----------------------------------------------------------------------------------------------
+# moving rows: gathers both ways (custom VJPs)
+
+
+def _take(a: jax.Array, idx: jax.Array) -> jax.Array:
+    """a[idx] along axis 0; out-of-range indices (the sentinels) read zeros."""
+    return jnp.take(a, idx, axis=0, mode="fill", fill_value=0)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def dispatch_rows(x: jax.Array, src: jax.Array, loc: jax.Array, slots: int) -> jax.Array:
+    """Token rows into a buffer: buf[n] = x[src[n] // slots] (zeros where src[n] is the sentinel).
+
+    x [T, d]; src [N] token slot t*slots+s of each buffer row; loc [T, slots] buffer row of each token
+    slot (sentinel N where the slot has no row). src and loc must describe the same placement.
+    The VJP is dx[t] = sum_s dbuf[loc[t, s]]: a gather, no scatter-add.
+    """
+    return _take(x, src // slots)
+
+
+def _dispatch_fwd(x, src, loc, slots):
+    return _take(x, src // slots), (src, loc, x[:0])  # x[:0]: x's type (shard_map axes), no data
+
+
+def _dispatch_bwd(slots, res, g):
+    src, loc, x0 = res
+    t = loc.shape[0]
+    dx = jnp.sum(_take(g, loc.reshape(-1)).reshape(t, slots, -1), axis=1)
+    return _sum_to(dx, x0).astype(x0.dtype), None, None
+
+
+dispatch_rows.defvjp(_dispatch_fwd, _dispatch_bwd)
+
+
+@jax.custom_vjp
+def combine_rows(y: jax.Array, weight: jax.Array, src: jax.Array, loc: jax.Array) -> jax.Array:
+    """Buffer rows back to tokens, weighted: out[t] = sum_s weight[t, s] * y[loc[t, s]].
+
+    y [N, d]; weight [T, S] (rows at the sentinel read zeros). The VJP is two gathers:
+    dy[n] = weight[src[n]] * dout[src[n] // S] and dweight[t, s] = <y[loc[t, s]], dout[t]>.
+    """
+    return _combine_fwd(y, weight, src, loc)[0]
+
+
+def _combine_fwd(y, weight, src, loc):
+    rows = _take(y, loc)  # [T, S, d]
+    out = jnp.einsum("tsd,ts->td", rows, weight.astype(y.dtype))
+    return out, (y, weight, src, loc)
+
+
+def _combine_bwd(res, g):
+    y, weight, src, loc = res
+    s = loc.shape[1]
+    rows = _take(y, loc)
+    dweight = jnp.einsum("tsd,td->ts", rows, g.astype(y.dtype)).astype(weight.dtype)
+    wrow = _take(weight.reshape(-1), src).astype(y.dtype)  # 0 for empty rows
+    dy = _take(g.astype(y.dtype), src // s) * wrow[:, None]
+    return _sum_to(dy, y), _sum_to(dweight, weight), None, None
+
+
+combine_rows.defvjp(_combine_fwd, _combine_bwd)
+
+
+# ----------------------------------------------------------------------------------------------
+# capacity buffers
+
+
 @struct.dataclass
 class Slots:
     """Where each (token, slot) sits in the [E, C] buffer."""
     flat: jax.Array  # [T, S] e * C + pos, clamped into range
     keep: jax.Array  # [T, S] bool: routed and within capacity
     weight: jax.Array  # [T, S] combine weight, 0 where not kept
+    src: jax.Array = None  # [E * C] token slot t*S+s of each buffer row (T*S where empty)
+
+    @property
+    def loc(self) -> jax.Array:
+        """[T, S] buffer row of each slot, E*C (out of range) where not kept."""
+        n = self.src.shape[-1]
+        return jnp.where(self.keep, self.flat, n)
 
 
 def make_slots(r: Routing, num_experts: int, capacity: int) -> tuple[Slots, Stats]:
     pos = capacity_positions(r.index, r.mask, num_experts)
     keep = r.mask & (pos < capacity)
     flat = jnp.where(keep, r.index * capacity + pos, 0)
+    t, s = r.index.shape
+    n = num_experts * capacity
+    src = jnp.full((n,), t * s, jnp.int32).at[jnp.where(keep, flat, n).reshape(-1)].set(
+        jnp.arange(t * s, dtype=jnp.int32), mode="drop")
     stats = Stats(load=_load(r, num_experts), kept=keep.sum().astype(jnp.float32),
                   routed=r.mask.sum().astype(jnp.float32))
-    return Slots(flat=flat, keep=keep, weight=jnp.where(keep, r.weight, 0.0)), stats
+    return Slots(flat=flat, keep=keep, weight=jnp.where(keep, r.weight, 0.0), src=src), stats
 
 
 def _load(r: Routing, e: int) -> jax.Array:
@@ -89,19 +176,14 @@ def _load(r: Routing, e: int) -> jax.Array:
 
 def to_buffer(x: jax.Array, sl: Slots, num_experts: int, capacity: int) -> jax.Array:
     """[T, d] -> [E, C, d] by gathering each buffer row's source token (empty rows read zeros)."""
-    t, d = x.shape
-    src = jnp.full((num_experts * capacity,), t, jnp.int32)
-    tok = jnp.broadcast_to(jnp.arange(t, dtype=jnp.int32)[:, None], sl.flat.shape)
-    src = src.at[jnp.where(sl.keep, sl.flat, num_experts * capacity)].set(tok, mode="drop")
-    xpad = jnp.concatenate([x, jnp.zeros((1, d), x.dtype)], 0)
-    return xpad[src].reshape(num_experts, capacity, d)
+    s = sl.flat.shape[1]
+    return dispatch_rows(x, sl.src, sl.loc, s).reshape(num_experts, capacity, x.shape[1])
 
 
 def from_buffer(y: jax.Array, sl: Slots) -> jax.Array:
     """[E, C, d] -> [T, d]: sum over slots of weight * expert output."""
     e, c, d = y.shape
-    rows = y.reshape(e * c, d)[sl.flat]  # [T, S, d]
-    return jnp.einsum("tsd,ts->td", rows, sl.weight.astype(y.dtype))
+    return combine_rows(y.reshape(e * c, d), sl.weight.astype(y.dtype), sl.src, sl.loc)
 
 
 def moe_capacity(params, x, r: Routing, capacity: int):
@@ -130,55 +212,150 @@ def moe_einsum(params, x, r: Routing, capacity: int):
 # dropless mode
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=())
-def gmm_tiles(x, w, tile_expert, tile_used):
-    """Grouped matmul on expert-aligned tiles: x [N, t, d], w [E, d, f] -> [N, t, f]."""
-    return _gmm_fwd_impl(x, w, tile_expert, tile_used)
+def tile_sizes(tile: int, rows: int) -> tuple[int, ...]:
+    """Tile rows per level, decreasing by 4x down to 8: bulk tiles first, the last level covers the
+    remainder, so at most (last size - 1) rows of work are wasted per expert."""
+    big = max(1, min(tile, rows))
+    sizes = [big]
+    while sizes[-1] // 4 >= 8:
+        sizes.append(sizes[-1] // 4)
+    return tuple(sizes)
 
 
-def _gmm_fwd_impl(x, w, tile_expert, tile_used):
-    def body(_, inp):
-        xt, e, used = inp
-        out = jax.lax.cond(used, lambda: xt @ w[e], lambda: jnp.zeros((xt.shape[0], w.shape[2]), x.dtype))
-        return None, out
-    return jax.lax.scan(body, None, (x, tile_expert, tile_used))[1]
+def _expert_tiles(start, end, rows: int, sizes: tuple[int, ...], body, carry):
+    """Run body(offset, size, carry) over tiles covering rows [start, end): as many whole tiles of
+    each size as fit, largest first, then ceil(remainder / smallest) tiles of the smallest size. A
+    tile is shifted back to fit inside [0, rows); body masks rows outside [offset, end) so that no
+    row is counted twice."""
+    off = start
+    for i, size in enumerate(sizes):
+        rem = end - off
+        n = (rem + size - 1) // size if i == len(sizes) - 1 else rem // size
+        carry = jax.lax.fori_loop(0, n, lambda j, c, o=off, z=size: body(o + j * z, z, c), carry)
+        off = off + n * size
+    return carry
 
 
-def _gmm_fwd(x, w, tile_expert, tile_used):
-    return _gmm_fwd_impl(x, w, tile_expert, tile_used), (x, w, tile_expert, tile_used)
+def _tile(a, off, size, rows):
+    oc = jnp.clip(off, 0, rows - size)
+    return oc, jax.lax.dynamic_slice_in_dim(a, oc, size, 0)
 
 
-def _gmm_bwd(res, dy):
-    x, w, tile_expert, tile_used = res
-
-    # per-tile weight gradients are stacked and summed by expert afterwards: a scan carry of the
-    # whole [E, d, f] gradient would be copied every tile on CPU
-    def body(_, inp):
-        xt, dyt, e, used = inp
-
-        def on():
-            return xt.T @ dyt, dyt @ w[e].T
-
-        def off():
-            return jnp.zeros(w.shape[1:], w.dtype), jnp.zeros_like(xt)
-
-        return None, jax.lax.cond(used, on, off)
-
-    _, (dw_tiles, dx) = jax.lax.scan(body, None, (x, dy, tile_expert, tile_used))
-    dw = jax.ops.segment_sum(dw_tiles, tile_expert, num_segments=w.shape[0], indices_are_sorted=True)
-    return dx, dw, None, None
+def _keep(oc, off, end, size):
+    r = oc + jnp.arange(size)
+    return ((r >= off) & (r < end))[:, None]
 
 
-gmm_tiles.defvjp(_gmm_fwd, _gmm_bwd)
+def _varying(a) -> set:
+    """shard_map axes over which `a` varies (empty outside shard_map)."""
+    return set(getattr(getattr(jax.typeof(a), "manual_axis_type", None), "varying", ()) or ())
+
+
+def _sum_to(ct, like):
+    """A cotangent summed over the shard_map axes where it varies and its primal does not (what
+    autodiff does for an implicit broadcast; a custom VJP must do it itself)."""
+    extra = _varying(ct) - _varying(like)
+    return jax.lax.psum(ct, tuple(sorted(extra))) if extra else ct
+
+
+def _zeros(shape, dtype, *like):
+    """Zeros that vary over the same shard_map axes as `like` (loop carries must match the body's type)."""
+    axes = set()
+    for a in like:
+        axes |= _varying(a)
+    z = jnp.zeros(shape, dtype)
+    return jax.lax.pcast(z, tuple(sorted(axes)), to="varying") if axes else z
+
+
+def _gmm_impl(x, w, starts, ends, sizes):
+    rows = x.shape[0]
+    y0 = _zeros((rows, w.shape[2]), jnp.result_type(x.dtype, w.dtype), x, w, starts, ends)
+
+    def per_expert(e, y):
+        we, end = w[e], ends[e]
+
+        def body(off, size, y):
+            oc, xt = _tile(x, off, size, rows)
+            old = jax.lax.dynamic_slice_in_dim(y, oc, size, 0)
+            new = jnp.where(_keep(oc, off, end, size), (xt @ we).astype(y.dtype), old)
+            return jax.lax.dynamic_update_slice_in_dim(y, new, oc, 0)
+
+        return _expert_tiles(starts[e], end, rows, sizes, body, y)
+
+    return jax.lax.fori_loop(0, w.shape[0], per_expert, y0)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def gmm_sorted(x, w, starts, ends, sizes=(128, 32, 8)):
+    """Grouped matmul on expert-sorted rows: y[i] = x[i] @ w[e] for starts[e] <= i < ends[e], rows
+    outside every group are 0. x [N, d], w [E, d, f], starts/ends [E] (ends[e] == starts[e+1])."""
+    return _gmm_impl(x, w, starts, ends, sizes)
+
+
+def _gmm_fwd(x, w, starts, ends, sizes):
+    return _gmm_impl(x, w, starts, ends, sizes), (x, w, starts, ends)
+
+
+def _gmm_bwd(sizes, res, dy):
+    x, w, starts, ends = res
+    rows = x.shape[0]
+
+    def per_expert(e, carry):
+        dx, dw = carry
+        we, end = w[e], ends[e]
+
+        def body(off, size, c):
+            dx, acc = c
+            oc, xt = _tile(x, off, size, rows)
+            keep = _keep(oc, off, end, size)
+            dyt = jnp.where(keep, jax.lax.dynamic_slice_in_dim(dy, oc, size, 0), 0).astype(w.dtype)
+            acc = acc + jax.lax.dot_general(xt.astype(w.dtype), dyt, (((0,), (0,)), ((), ())))
+            dxt = jax.lax.dot_general(dyt, we, (((1,), (1,)), ((), ()))).astype(dx.dtype)
+            old = jax.lax.dynamic_slice_in_dim(dx, oc, size, 0)
+            return jax.lax.dynamic_update_slice_in_dim(dx, jnp.where(keep, dxt, old), oc, 0), acc
+
+        acc0 = _zeros(w.shape[1:], w.dtype, x, w, dy, starts, ends)
+        dx, acc = _expert_tiles(starts[e], end, rows, sizes, body, (dx, acc0))
+        return dx, jax.lax.dynamic_update_index_in_dim(dw, acc, e, 0)
+
+    like = (x, w, dy, starts, ends)
+    dx, dw = jax.lax.fori_loop(0, w.shape[0], per_expert, (_zeros(x.shape, x.dtype, *like),
+                                                           _zeros(w.shape, w.dtype, *like)))
+    return _sum_to(dx, x), _sum_to(dw, w), None, None
+
+
+gmm_sorted.defvjp(_gmm_fwd, _gmm_bwd)
+
+
+@struct.dataclass
+class SortedRows:
+    """Rows (token, slot) sorted by expert, unused slots last: the dropless layout."""
+    src: jax.Array  # [N] token slot of each sorted row (T*S for unused)
+    loc: jax.Array  # [T, S] sorted row of each slot (N for unused)
+    sizes: jax.Array  # [E] rows per expert
+    starts: jax.Array  # [E]
+    ends: jax.Array  # [E]
+
+
+def sort_rows(index: jax.Array, mask: jax.Array, num_experts: int) -> SortedRows:
+    """Layout of the (token, slot) rows sorted by expert (stable: token order within an expert)."""
+    t, s = index.shape
+    n = t * s
+    key = jnp.where(mask, index, num_experts).reshape(-1)
+    order = jnp.argsort(key, stable=True).astype(jnp.int32)
+    sizes = jnp.bincount(key, length=num_experts + 1)[:num_experts].astype(jnp.int32)
+    ends = jnp.cumsum(sizes).astype(jnp.int32)
+    inv = jnp.zeros((n,), jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
+    src = jnp.where(key[order] < num_experts, order, n)
+    loc = jnp.where(mask.reshape(-1), inv, n).reshape(t, s)
+    return SortedRows(src=src, loc=loc, sizes=sizes, starts=ends - sizes, ends=ends)
 
 
 def _sorted_rows(r: Routing, e: int):
-    """Flatten (token, slot) rows, sort by expert with unused rows last."""
-    t, s = r.index.shape
+    """(order, sorted keys, sizes): kept for callers of the earlier API."""
     key = jnp.where(r.mask, r.index, e).reshape(-1)
     order = jnp.argsort(key, stable=True)
-    sizes = jnp.bincount(key, length=e + 1)[:e].astype(jnp.int32)
-    return order, key[order], sizes
+    return order, key[order], jnp.bincount(key, length=e + 1)[:e].astype(jnp.int32)
 
 
 def _stats_all(r: Routing, e: int) -> Stats:
@@ -186,52 +363,34 @@ def _stats_all(r: Routing, e: int) -> Stats:
     return Stats(load=_load(r, e), kept=n, routed=n)
 
 
-def moe_dropless_tiles(params, x, r: Routing, tile: int = 128):
+def expert_ffn_sorted(params: dict, xs: jax.Array, starts, ends, sizes: tuple[int, int]) -> jax.Array:
+    """Expert FFNs on expert-sorted rows (rows outside every group give 0)."""
+    h = jax.nn.gelu(gmm_sorted(xs, params["w1"], starts, ends, sizes))
+    return gmm_sorted(h, params["w2"], starts, ends, sizes)
+
+
+def moe_dropless_tiles(params, x, r: Routing, tile: int = 512):
     e = params["w1"].shape[0]
     t, s = r.index.shape
-    rows = t * s
-    tile = max(8, min(tile, rows))
-    n_tiles = (rows + e * (tile - 1)) // tile  # bound on sum_e ceil(g_e / tile)
-    order, key_sorted, sizes = _sorted_rows(r, e)
-    tiles_e = -(-sizes // tile)
-    tile_end = jnp.cumsum(tiles_e)
-    tile_start = tile_end - tiles_e
-    group_start = jnp.cumsum(sizes) - sizes
-    ke = jnp.minimum(key_sorted, e - 1)
-    padded = jnp.where(key_sorted < e, tile_start[ke] * tile + jnp.arange(rows) - group_start[ke],
-                       n_tiles * tile)
-    # gather form: which sorted row feeds each padded row (rows past the data read a zero row)
-    src = jnp.full((n_tiles * tile,), rows, jnp.int32).at[padded].set(
-        jnp.arange(rows, dtype=jnp.int32), mode="drop")
-    tok_sorted = order // s
-    x_sorted = jnp.concatenate([x[tok_sorted], jnp.zeros((1, x.shape[1]), x.dtype)], 0)
-    xp = x_sorted[src].reshape(n_tiles, tile, -1)
-    tid = jnp.arange(n_tiles)
-    tile_expert = jnp.minimum(jnp.searchsorted(tile_end, tid, side="right"), e - 1).astype(jnp.int32)
-    tile_used = tid < tile_end[-1]
-    h = jax.nn.gelu(gmm_tiles(xp, params["w1"], tile_expert, tile_used))
-    y = gmm_tiles(h, params["w2"], tile_expert, tile_used).reshape(n_tiles * tile, -1)
-    # back to (token, slot) order: row order[i] sits at padded[i]
-    pos = jnp.zeros((rows,), jnp.int32).at[order].set(jnp.minimum(padded, n_tiles * tile - 1))
-    out_rows = y[pos].reshape(t, s, -1)
+    lay = sort_rows(r.index, r.mask, e)
+    xs = dispatch_rows(x, lay.src, lay.loc, s)
+    y = expert_ffn_sorted(params, xs, lay.starts, lay.ends, tile_sizes(tile, t * s))
     w = jnp.where(r.mask, r.weight, 0.0).astype(x.dtype)
-    return jnp.einsum("tsd,ts->td", out_rows, w), _stats_all(r, e)
+    return combine_rows(y, w, lay.src, lay.loc), _stats_all(r, e)
 
 
 def moe_dropless_ragged(params, x, r: Routing):
     e = params["w1"].shape[0]
     t, s = r.index.shape
-    order, _, sizes = _sorted_rows(r, e)
-    xs = x[order // s]  # unused rows sit past sum(sizes); ragged_dot leaves them 0
-    h = jax.nn.gelu(jax.lax.ragged_dot(xs, params["w1"], sizes))
-    y = jax.lax.ragged_dot(h, params["w2"], sizes)
-    inv = jnp.zeros_like(order).at[order].set(jnp.arange(order.shape[0], dtype=order.dtype))
-    out_rows = y[inv].reshape(t, s, -1)
+    lay = sort_rows(r.index, r.mask, e)
+    xs = dispatch_rows(x, lay.src, lay.loc, s)  # unused rows sit past sum(sizes); ragged_dot leaves them 0
+    h = jax.nn.gelu(jax.lax.ragged_dot(xs, params["w1"], lay.sizes))
+    y = jax.lax.ragged_dot(h, params["w2"], lay.sizes)
     w = jnp.where(r.mask, r.weight, 0.0).astype(x.dtype)
-    return jnp.einsum("tsd,ts->td", out_rows, w), _stats_all(r, e)
+    return combine_rows(y, w, lay.src, lay.loc), _stats_all(r, e)
 
 
-def moe_apply(params: dict, x: jax.Array, r: Routing, *, impl: str, capacity: int, tile: int = 128):
+def moe_apply(params: dict, x: jax.Array, r: Routing, *, impl: str, capacity: int, tile: int = 512):
     """Expert mixture for T tokens x [T, d] under routing r; returns (out [T, d], Stats)."""
     impl = resolve_impl(impl)
     if impl == "einsum":

@@ -29,9 +29,10 @@ class MoESpec:
     dispatch: str = "capacity"
     capacity_factor: float = 1.25
     num_groups: int = 1
-    tile: int = 128  # dropless_tiles tile rows
+    tile: int = 512  # dropless_tiles bulk tile rows (then tile/4, tile/16, ... for the remainder)
     aux_weight: float = 0.01  # Switch load-balance loss weight
     z_weight: float = 0.0  # router z-loss weight
+    align_weight: float = 0.0  # SAM alignment loss weight (routers.sam_alignment_loss; 0 for others)
 
     def validate(self, tokens: int | None = None) -> "MoESpec":
         D.resolve_impl(self.dispatch)
@@ -39,8 +40,9 @@ class MoESpec:
             raise MoEConfigError("moe.capacity_factor", self.capacity_factor, "> 0")
         if self.d_ff < 1 or self.num_groups < 1 or self.tile < 1:
             raise MoEConfigError("moe.d_ff/num_groups/tile", (self.d_ff, self.num_groups, self.tile), ">= 1")
-        if self.aux_weight < 0 or self.z_weight < 0:
-            raise MoEConfigError("moe.aux_weight/z_weight", (self.aux_weight, self.z_weight), ">= 0")
+        if self.aux_weight < 0 or self.z_weight < 0 or self.align_weight < 0:
+            raise MoEConfigError("moe.aux_weight/z_weight/align_weight",
+                                 (self.aux_weight, self.z_weight, self.align_weight), ">= 0")
         if tokens is not None and tokens % self.num_groups:
             raise MoEConfigError("moe.num_groups", self.num_groups, f"a divisor of the token count {tokens}")
         return self
@@ -72,11 +74,16 @@ def route_groups(spec: MoESpec, router_w, state, xg, keys, step, ids_g, train):
         xg, keys, ids_g)
 
 
+MEAN_KEYS = ("aux_loss", "z_loss", "align_loss", "loss")  # averaged over groups/devices; the rest summed
+
+
 def summarize(spec: MoESpec, r: R.Routing, stats: D.Stats) -> dict:
     """Scalars and the load vector; groups are summed (load, counts) or averaged (losses)."""
     aux = jnp.mean(r.aux_loss)
     z = jnp.mean(r.z_loss)
-    return {"aux_loss": aux, "z_loss": z, "loss": spec.aux_weight * aux + spec.z_weight * z,
+    align = jnp.zeros((), jnp.float32) if r.align_loss is None else jnp.mean(r.align_loss)
+    return {"aux_loss": aux, "z_loss": z, "align_loss": align,
+            "loss": spec.aux_weight * aux + spec.z_weight * z + spec.align_weight * align,
             "load": stats.load.sum(0), "kept": stats.kept.sum(), "routed": stats.routed.sum()}
 
 

@@ -12,6 +12,17 @@ aggregated exchange between hosts among devices of the same local rank. HetuMoE 
 inter-host step through one leader per host; in SPMD every local rank acts as the leader for its
 slice (the Tutel 2DH form), which is the same data movement without the leader bottleneck. The
 block transpose out[s] = x_s[me] is an involution, so the same function serves the way back.
+
+Dropless under expert parallelism (dispatch 'dropless', 'dropless_tiles', 'dropless_ragged'): each
+device sorts its R = local tokens * slots rows by expert, so the rows for peer p are one contiguous
+run. The per-peer send buffer has a static, capacity-free bound of R rows (the most that could ever
+go to one peer), so nothing is dropped and no overflow can happen, whatever the routing. Each row
+travels with its local expert id (an int all_to_all); the receiver sorts the rows it got by local
+expert and runs the grouped matmul on exactly the rows that arrived (the empty buffer rows cost no
+matmul work), then the rows go back by the inverse all_to_all and are combined on the sending
+device. The price of the bound is communication and receive memory: n_expert x R rows per device
+instead of ~R. (A tighter bound needs exchanged counts and `jax.lax.ragged_all_to_all`, which is
+the better choice on GPU/TPU; not implemented here.) Results equal the single-device dropless layer.
 """
 from __future__ import annotations
 
@@ -78,8 +89,9 @@ class ExpertParallel:
         if spec.num_groups % self.n_devices:
             raise MoEConfigError("moe.num_groups", spec.num_groups,
                                  f"a multiple of the number of devices {self.n_devices}")
-        if D.resolve_impl(spec.dispatch) != "capacity":
-            raise MoEConfigError("moe.dispatch", spec.dispatch, "'capacity' under expert parallelism")
+        if D.resolve_impl(spec.dispatch) == "einsum":
+            raise MoEConfigError("moe.dispatch", spec.dispatch,
+                                 "'capacity' or a dropless mode under expert parallelism")
         spec.validate(tokens)
 
     def moe_ffn(self, spec: L.MoESpec, params, state, x, *, key=None, step=0, token_ids=None, train=True):
@@ -95,9 +107,9 @@ class ExpertParallel:
         ex = P(self.expert_axes)
         has_keys, has_ids = keys is not None, ids_g is not None
 
-        def local(router_w, w1, w2, state, xg, keys, ids_g, step):
-            r = L.route_groups(spec, router_w, state, xg, keys if has_keys else None, step,
-                               ids_g if has_ids else None, train)
+        impl = D.resolve_impl(spec.dispatch)
+
+        def exchange_capacity(r, xg, w1, w2):
             sl, stats = jax.vmap(lambda rr: D.make_slots(rr, e, cap))(r)
             buf = jax.vmap(lambda xx, s: D.to_buffer(xx, s, e, cap))(xg, sl)  # [g, E, C, d]
             gl = buf.shape[0]
@@ -107,13 +119,28 @@ class ExpertParallel:
             y = D.expert_ffn({"w1": w1, "w2": w2}, rows)
             y = y.reshape(e // n_ep, n_ep, gl * cap, d).transpose(1, 0, 2, 3)
             back = self.a2a(y).reshape(e, gl, cap, d).transpose(1, 0, 2, 3)  # [g, E, C, d]
-            out = jax.vmap(D.from_buffer)(back, sl)
+            return jax.vmap(D.from_buffer)(back, sl), stats
+
+        def exchange_dropless(r, xg, w1, w2):
+            gl, tg = xg.shape[:2]
+            flat = jax.tree.map(lambda a: a.reshape((gl * tg,) + a.shape[2:]) if a.ndim >= 2 else a, r)
+            y, stats = self.dropless_exchange({"w1": w1, "w2": w2}, xg.reshape(gl * tg, d), flat, impl,
+                                              spec.tile)
+            return y.reshape(gl, tg, d), jax.tree.map(lambda a: a[None], stats)
+
+        def local(router_w, w1, w2, state, xg, keys, ids_g, step):
+            r = L.route_groups(spec, router_w, state, xg, keys if has_keys else None, step,
+                               ids_g if has_ids else None, train)
+            if impl == "capacity":
+                out, stats = exchange_capacity(r, xg, w1, w2)
+            else:
+                out, stats = exchange_dropless(r, xg, w1, w2)
             if spec.router.residual:
                 out = out + (1.0 - r.weight.sum(-1, keepdims=True)).astype(xg.dtype) * xg
             aux = L.summarize(spec, r, stats)
             all_axes = self.data_axes + self.expert_axes
-            aux = {k: (jax.lax.pmean(v, all_axes) if k in ("aux_loss", "z_loss", "loss")
-                       else jax.lax.psum(v, all_axes)) for k, v in aux.items()}
+            aux = {k: (jax.lax.pmean(v, all_axes) if k in L.MEAN_KEYS else jax.lax.psum(v, all_axes))
+                   for k, v in aux.items()}
             return out, aux
 
         dummy = jnp.zeros((g,), jnp.int32)
@@ -127,6 +154,43 @@ class ExpertParallel:
         y, aux = fn(*args)
         y = self._place(y, P())  # back to replicated so callers need not know the layout
         return y.reshape(t, d), L.finalize(aux)
+
+    def dropless_exchange(self, experts, x, r, impl: str, tile: int):
+        """Inside shard_map: dropless expert mixture of this device's rows x [T, d] under routing r
+        ([T, S]) with experts sharded over the expert axes (w1/w2 hold the local experts)."""
+        t, s = r.index.shape
+        e_loc = experts["w1"].shape[0]
+        n_ep = self.n_expert
+        e = e_loc * n_ep
+        rows = t * s  # the per-peer bound: every row this device has
+        lay = D.sort_rows(r.index, r.mask, e)
+        # rows for peer p are the sorted run [first[p], first[p] + count[p])
+        count = lay.sizes.reshape(n_ep, e_loc).sum(1)
+        first = lay.starts.reshape(n_ep, e_loc)[:, 0]
+        j = jnp.arange(rows, dtype=jnp.int32)
+        valid = j[None, :] < count[:, None]  # [n_ep, rows]
+        sorted_row = jnp.minimum(first[:, None] + j[None, :], rows - 1)
+        src = jnp.where(valid, lay.src[sorted_row], rows).reshape(-1)  # send row -> token slot
+        peer = r.index // e_loc
+        loc = jnp.where(r.mask, peer * rows + lay.loc - first[peer], n_ep * rows)  # token slot -> send row
+        eid_flat = jnp.take(r.index.reshape(-1), jnp.minimum(src, rows - 1))
+        eid = jnp.where(src < rows, eid_flat % e_loc, e_loc).reshape(n_ep, rows)  # local expert, e_loc: empty
+        send = D.dispatch_rows(x, src, loc, s).reshape(n_ep, rows, -1)
+        recv = self.a2a(send).reshape(n_ep * rows, -1)  # rows from every peer
+        recv_eid = self.a2a(eid).reshape(n_ep * rows, 1)
+        used = recv_eid < e_loc
+        lay2 = D.sort_rows(recv_eid, used, e_loc)
+        xs = D.dispatch_rows(recv, lay2.src, lay2.loc, 1)
+        if impl == "dropless_ragged":
+            h = jax.nn.gelu(jax.lax.ragged_dot(xs, experts["w1"], lay2.sizes))
+            ys = jax.lax.ragged_dot(h, experts["w2"], lay2.sizes)
+        else:
+            ys = D.expert_ffn_sorted(experts, xs, lay2.starts, lay2.ends, D.tile_sizes(tile, n_ep * rows))
+        y_recv = D.combine_rows(ys, used.astype(ys.dtype), lay2.src, lay2.loc)  # back to arrival order
+        back = self.a2a(y_recv.reshape(n_ep, rows, -1)).reshape(n_ep * rows, -1)
+        w = jnp.where(r.mask, r.weight, 0.0).astype(x.dtype)
+        n = r.mask.sum().astype(jnp.float32)
+        return D.combine_rows(back, w, src, loc), D.Stats(load=D._load(r, e), kept=n, routed=n)
 
     def _place(self, tree, spec):
         """Reshard to `spec` (explicit-sharding meshes need jax.reshard, auto meshes a constraint)."""

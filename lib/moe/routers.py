@@ -43,7 +43,7 @@ ROUTERS = (
     "ktop1",  # M6 expert prototyping: k groups of E/k experts, top-1 in each
     "hash",  # fixed token-id -> expert map, no learned router
     "base",  # balanced assignment (Sinkhorn + balanced rounding), sigmoid residual mix
-    "sam",  # switch-and-mixture: top-1 group of experts, then top-k inside it
+    "sam",  # switch-and-mixture: top-1 group of experts, then top-k inside it, + alignment loss
     "expert_choice",  # experts pick their top-C tokens (not causal: leaks future tokens)
     "dts",  # DTS-Gate: Gumbel-softmax, annealed temperature, threshold, optional switch to top-1
     "lossfree",  # top-k on score + bias, combine with unbiased scores, bias updated outside optax
@@ -175,6 +175,7 @@ class Routing:
     probs: jax.Array  # [T, E] float32 router probabilities (for losses and metrics)
     aux_loss: jax.Array  # scalar: Switch load-balance loss (0 for routers without one)
     z_loss: jax.Array  # scalar: mean(logsumexp(logits)^2)
+    align_loss: jax.Array = None  # scalar: SAM alignment loss (0 for other routers; None if built by hand)
 
 
 def init_state(spec: RouterSpec) -> dict:
@@ -312,6 +313,22 @@ def _base(spec, logits):
     return idx, w, jnp.ones(idx.shape, bool)
 
 
+def sam_alignment_loss(probs: jax.Array, group: jax.Array, weight_kth: jax.Array, group_size: int):
+    """SAM alignment loss (HetuMoE SAMGate `alignment_loss`, kernel src/ops/SamMax.cu).
+
+    For token t with chosen group G_t and threshold tau_t = probability of its k-th (smallest) chosen
+    expert: sum over experts j outside G_t of relu(p_tj - tau_t). It is zero when the top-k experts
+    overall lie in the chosen group, and pushes down outside experts that outrank a chosen one, so
+    that the group choice and the expert choice agree. As in HetuMoE's backward kernel no gradient
+    flows through tau_t. HetuMoE sums over tokens; here it is the mean over tokens (a batch-size free
+    weight: HetuMoE's loss = T x this one).
+    """
+    t, e = probs.shape
+    tau = jax.lax.stop_gradient(weight_kth)[:, None]
+    outside = (jnp.arange(e)[None, :] // group_size) != group[:, None]
+    return jnp.mean(jnp.sum(jnp.where(outside, jax.nn.relu(probs - tau), 0.0), -1))
+
+
 def _sam(spec, logits):
     t, e = logits.shape
     g = spec.group_size or max(1, e // 2)
@@ -321,9 +338,10 @@ def _sam(spec, logits):
     w, local = jax.lax.top_k(inside, spec.k)
     idx = local + group[:, None] * g
     mask = jnp.ones(idx.shape, bool)
+    align = sam_alignment_loss(probs, group, w[:, -1], g)  # before normalising: tau is a probability
     if spec.normalize:
         w = w / jnp.sum(w, -1, keepdims=True)
-    return idx, w, mask, probs, switch_loss(probs, idx, mask, spec.k)
+    return idx, w, mask, probs, switch_loss(probs, idx, mask, spec.k), align
 
 
 def _expert_choice(spec, logits):
@@ -390,7 +408,7 @@ def route(spec: RouterSpec, logits: jax.Array, *, state: dict | None = None, key
         raise MoEConfigError("key", None, f"a PRNG key for router {spec.name!r} in training")
     zero = jnp.zeros((), jnp.float32)
     probs = jax.nn.softmax(logits, -1)
-    aux = zero
+    aux = align = zero
     if spec.name == "topk":
         idx, w, mask, probs, aux = _topk(spec, logits, key, train)
     elif spec.name == "ktop1":
@@ -400,7 +418,7 @@ def route(spec: RouterSpec, logits: jax.Array, *, state: dict | None = None, key
     elif spec.name == "base":
         idx, w, mask = _base(spec, logits)
     elif spec.name == "sam":
-        idx, w, mask, probs, aux = _sam(spec, logits)
+        idx, w, mask, probs, aux, align = _sam(spec, logits)
     elif spec.name == "expert_choice":
         idx, w, mask, probs = _expert_choice(spec, logits)
     elif spec.name == "dts":
@@ -412,7 +430,7 @@ def route(spec: RouterSpec, logits: jax.Array, *, state: dict | None = None, key
     else:  # pragma: no cover - make_spec validated the name
         raise MoEConfigError("moe.router", spec.name, f"one of {ROUTERS}")
     return Routing(index=idx.astype(jnp.int32), weight=w.astype(jnp.float32), mask=mask,
-                   probs=probs, aux_loss=aux, z_loss=z_loss(logits))
+                   probs=probs, aux_loss=aux, z_loss=z_loss(logits), align_loss=align)
 
 
 def update_state(spec: RouterSpec, state: dict, load: jax.Array, step=0) -> dict:

@@ -79,12 +79,37 @@ def test_dropped_fraction_counts_over_capacity():
     np.testing.assert_array_equal(np.asarray(y)[12:], 0.0)  # dropped tokens get 0 (residual adds x)
 
 
-def test_dropless_tile_padding_many_tiles():
+@pytest.mark.parametrize("tile", [5, 32, 200])
+def test_dropless_tile_levels(tile):
+    # 5: one level of 5-row tiles; 32: 32-row tiles then 8-row remainder tiles; 200: one tile > rows (96)
     spec = R.make_spec("topk", E, k=2)
     x, p, wr = _setup(2)
     (_, (y0, _)), g0 = _loss("capacity", T * 2, spec)(p, x, wr)
-    (_, (y1, _)), g1 = _loss("dropless_tiles", T * 2, spec, tile=5)(p, x, wr)  # tile floored to 8
+    (_, (y1, _)), g1 = _loss("dropless_tiles", T * 2, spec, tile=tile)(p, x, wr)
     _close((y0, g0), (y1, g1))
+
+
+def test_tile_sizes_and_gmm_sorted_matches_dense():
+    assert D.tile_sizes(512, 10_000) == (512, 128, 32, 8)
+    assert D.tile_sizes(512, 100) == (100, 25)
+    assert D.tile_sizes(5, 100) == (5,)
+    ks = jax.random.split(jax.random.PRNGKey(3), 3)
+    x = jax.random.normal(ks[0], (40, 3))
+    w = jax.random.normal(ks[1], (3, 3, 4))
+    starts, ends = jnp.array([0, 13, 13]), jnp.array([13, 13, 37])  # an empty expert, 3 unused rows
+    grp = np.repeat([0, 2, -1], [13, 24, 3])
+
+    def ref(x, w):
+        y = jnp.einsum("nd,ndf->nf", x, w[np.maximum(grp, 0)])
+        return jnp.where(jnp.asarray(grp >= 0)[:, None], y, 0.0)
+
+    g = jax.random.normal(ks[2], (40, 4))
+    def both(f):
+        return jax.jit(lambda x, w, g: (lambda y, vjp: (y, vjp(g)))(*jax.vjp(f, x, w)))
+
+    want = both(ref)(x, w, g)
+    for sizes in [(16, 4), (8,), (40,)]:
+        _close(both(lambda x, w: D.gmm_sorted(x, w, starts, ends, sizes))(x, w, g), want)
 
 
 def test_unknown_impl_named_error():

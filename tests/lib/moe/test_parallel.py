@@ -1,5 +1,5 @@
-"""Expert parallelism on 8 simulated devices: EP layer == single-device layer for every router;
-hierarchical all_to_all == flat all_to_all."""
+"""Expert parallelism on 8 simulated devices: EP layer == single-device layer for every router
+(capacity mode) and for dropless mode; hierarchical all_to_all == flat all_to_all."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,10 +30,12 @@ def setup():
     return params, x, meshes
 
 
-def _vg(spec, par, x, state):
+def _vg(spec, par, x, state, ids=None):
+    ids = jnp.arange(T) % 61 if ids is None else ids
+
     def loss(p):
         fn = L.moe_ffn if par is None else par.moe_ffn
-        y, aux = fn(spec, p, state, x, key=jax.random.PRNGKey(5), step=2, token_ids=jnp.arange(T) % 61)
+        y, aux = fn(spec, p, state, x, key=jax.random.PRNGKey(5), step=2, token_ids=ids)
         return jnp.sum(jnp.sin(y)) + aux["loss"], aux
     return jax.jit(jax.value_and_grad(loss, has_aux=True))
 
@@ -42,7 +44,7 @@ def _vg(spec, par, x, state):
 def test_expert_parallel_equals_single_device(setup, name, kw):
     params, x, meshes = setup
     spec = L.make_moe_spec(name, E, f, router_kwargs=kw, num_groups=8, capacity_factor=1.0, aux_weight=0.1,
-                           z_weight=0.01)
+                           z_weight=0.01, align_weight=0.5)
     state = R.init_state(spec.router)
     if state:
         state = {"bias": jnp.linspace(-0.1, 0.1, E)}
@@ -56,6 +58,41 @@ def test_expert_parallel_equals_single_device(setup, name, kw):
         np.testing.assert_allclose(a1["dropped_fraction"], a0["dropped_fraction"], rtol=1e-6)
         for u, v in zip(jax.tree.leaves(g0), jax.tree.leaves(g1)):
             np.testing.assert_allclose(v, u, rtol=1e-4, atol=1e-5)
+
+
+def _check_same(a, b):
+    (l0, a0), g0 = a
+    (l1, a1), g1 = b
+    np.testing.assert_allclose(l1, l0, rtol=1e-5)
+    np.testing.assert_array_equal(a1["load"], a0["load"])
+    assert float(a1["dropped_fraction"]) == float(a0["dropped_fraction"]) == 0.0
+    for u, v in zip(jax.tree.leaves(g0), jax.tree.leaves(g1)):
+        np.testing.assert_allclose(v, u, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,kw", [("topk", {"k": 2}), ("dts", {}), ("base", {})])
+def test_expert_parallel_dropless_equals_single_device(setup, name, kw):
+    params, x, meshes = setup
+    spec = L.make_moe_spec(name, E, f, router_kwargs=kw, num_groups=8, dispatch="dropless_tiles", tile=8,
+                           aux_weight=0.1, z_weight=0.01)
+    ref = _vg(spec, None, x, {})(params)
+    _check_same(ref, _vg(spec, meshes["dp_ep"], x, {})(params))
+    if name == "topk":
+        _check_same(ref, _vg(spec, meshes["hier"], x, {})(params))
+
+
+def test_expert_parallel_dropless_all_tokens_to_one_expert(setup):
+    # every token hashes to the same expert: one device receives every row (the capacity-free bound);
+    # capacity mode would drop most of them
+    params, x, meshes = setup
+    spec = L.make_moe_spec("hash", E, f, num_groups=8, dispatch="dropless", tile=16)
+    ids = jnp.zeros((T,), jnp.int32)
+    ref = _vg(spec, None, x, {}, ids)(params)
+    assert int(np.count_nonzero(ref[0][1]["load"])) == 1
+    _check_same(ref, _vg(spec, meshes["dp_ep"], x, {}, ids)(params))
+    cap = L.make_moe_spec("hash", E, f, num_groups=8, dispatch="capacity")
+    (_, a_cap), _ = _vg(cap, meshes["dp_ep"], x, {}, ids)(params)
+    assert float(a_cap["dropped_fraction"]) > 0.5
 
 
 def test_hierarchical_all_to_all_equals_flat():
@@ -93,7 +130,8 @@ def test_parallel_named_errors(setup):
     with pytest.raises(R.MoEConfigError, match="moe.num_groups"):
         par.validate(L.make_moe_spec("switch", E, f, num_groups=4), T)
     with pytest.raises(R.MoEConfigError, match="moe.dispatch"):
-        par.validate(L.make_moe_spec("switch", E, f, num_groups=8, dispatch="dropless"), T)
+        par.validate(L.make_moe_spec("switch", E, f, num_groups=8, dispatch="einsum"), T)
+    par.validate(L.make_moe_spec("switch", E, f, num_groups=8, dispatch="dropless"), T)  # supported
     with pytest.raises(R.MoEConfigError, match="mesh axis"):
         PL.ExpertParallel(jax.make_mesh((8,), ("data",)))
     with pytest.raises(R.MoEConfigError, match="capacity_factor"):

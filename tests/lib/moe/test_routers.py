@@ -84,6 +84,43 @@ def test_sam_experts_in_one_group():
     assert bool(jnp.all(r.index[:, 0] // 4 == r.index[:, 1] // 4))
 
 
+def test_sam_alignment_loss_hand_computed():
+    # group sums 0.36 | 0.64 -> group 1; top-2 inside it: 0.33, 0.31 (tau = 0.31); expert 0 (0.35, outside)
+    # outranks a chosen expert by 0.04, expert 1 (0.01) does not
+    probs = jnp.array([[0.35, 0.01, 0.33, 0.31], [0.1, 0.2, 0.3, 0.4]])
+    r = R.route(R.make_spec("sam", 4, k=2, group_size=2), jnp.log(probs))
+    np.testing.assert_array_equal(r.index, [[2, 3], [3, 2]])
+    np.testing.assert_allclose(r.align_loss, 0.04 / 2, rtol=1e-5)  # mean over the 2 tokens
+    r1 = R.route(R.make_spec("sam", 4, k=1, group_size=2), jnp.log(probs))
+    np.testing.assert_allclose(r1.align_loss, 0.02 / 2, rtol=1e-5)  # tau = 0.33
+    r0 = R.route(R.make_spec("topk", 4, k=2), jnp.log(probs))
+    assert float(r0.align_loss) == 0.0  # other routers: zero
+
+
+def test_sam_alignment_loss_gradient_and_layer_weight():
+    from lib.moe import layer as L
+    spec = R.make_spec("sam", E, k=2, group_size=4)
+    lg = _logits() * 3.0
+    align = jax.jit(lambda z: R.route(spec, z).align_loss)
+    a0 = float(align(lg))
+    assert a0 > 0
+    g = jax.grad(align)(lg)
+    assert float(align(lg - 0.5 * g / jnp.linalg.norm(g))) < a0  # descent lowers it
+    # the layer adds align_weight * align_loss to its loss and reports the term
+    ks = jax.random.split(jax.random.PRNGKey(4), 3)
+    d, f = 6, 8
+    params = {"router": jax.random.normal(ks[0], (d, E)), "w1": jax.random.normal(ks[1], (E, d, f)),
+              "w2": jax.random.normal(ks[2], (E, f, d))}
+    x = jax.random.normal(jax.random.PRNGKey(5), (32, d))
+    aux = {w: jax.jit(lambda p, x, w=w: L.moe_ffn(
+        L.make_moe_spec("sam", E, f, router_kwargs={"k": 2, "group_size": 4}, align_weight=w, aux_weight=0.0),
+        p, {}, x)[1])(params, x) for w in (0.0, 2.0)}
+    assert float(aux[2.0]["align_loss"]) > 0
+    np.testing.assert_allclose(aux[2.0]["loss"] - aux[0.0]["loss"], 2.0 * aux[2.0]["align_loss"], rtol=1e-5)
+    with pytest.raises(R.MoEConfigError, match="align_weight"):
+        L.make_moe_spec("sam", E, f, router_kwargs={"k": 2}, align_weight=-1.0)
+
+
 def test_expert_choice_each_expert_takes_capacity_tokens():
     spec = R.make_spec("expert_choice", E, k=2, capacity_factor=1.0)
     r = R.route(spec, _logits())
