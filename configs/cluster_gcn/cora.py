@@ -3,6 +3,8 @@
 
 python -m projects.cluster_gcn.main --config=configs/cluster_gcn/cora.py:cora --workdir=runs/cgcn_cora
 python -m projects.cluster_gcn.main --config=configs/cluster_gcn/cora.py:citeseer,mode=full --workdir=runs/gcn_citeseer
+Hardware of the measured runs: 2-core CPU (shared, loaded); the numbers they reached and their wall
+times are in projects/cluster_gcn/README.md, generated from projects/cluster_gcn/results/accuracy.json.
 Args: dataset (cora | citeseer), mode (cluster | full). mode=full sets the Kipf & Welling GCN
 (norm 'gcn', no diagonal enhancement).
 """
