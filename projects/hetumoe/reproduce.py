@@ -82,7 +82,7 @@ def write_report(res):
         ("gate", "gate"), ("k", "k"), ("expert width", "width"), ("val bits/char", "val_bpc"),
         ("train tokens/s (mean of logs)", "tok_s"), ("train load CV (mean of logs)", "train_cv"),
         ("val load CV", "val_cv"), ("dropped fraction (mean of logs)", "dropped"), ("steps", "steps"),
-        ("train tokens", "tokens"), ("wall s", "wall")],
+        ("train tokens", "tokens"), ("wall s (training loop incl. compile)", "wall")],
         formats={"val_bpc": ".3f", "tok_s": ".0f", "train_cv": ".3f", "val_cv": ".3f", "dropped": ".3f",
                  "wall": ".0f"})
     header = (f"Config `{res['config']}`, {res['machine']}, device {res['device_kind']} "
