@@ -62,13 +62,15 @@ def main():
         md += ("\n\n### 1-bit collapse ablation (GCN; `-noinputdrop`: no dropout on the input features, "
                "Δ vs float32 without input dropout)\n\n" + report.markdown_table(sorted(ablation, key=key), cols))
     report.replace_section(os.path.join(HERE, "README.md"), "results", md)
-    series = {}
+    series = {}  # one line per layer, data set and codec, each starting at its float32 point
     for layer in ("gcn", "sage"):
         for ds in sorted({r["dataset"] for r in feat}):
-            pts = sorted((r["compression_ratio"], r["test_mean"]) for r in feat
-                         if r["dataset"] == ds and r["layer"] == layer)
-            if len(pts) > 1:
-                series[f"{'GCN' if layer == 'gcn' else 'SAGE'} {ds}"] = ([p[0] for p in pts], [p[1] for p in pts])
+            for mode in ("vector", "scalar"):
+                pts = sorted((r["compression_ratio"], r["test_mean"]) for r in feat
+                             if r["dataset"] == ds and r["layer"] == layer and r["compression"]["mode"] in ("none", mode))
+                if len(pts) > 1:
+                    series[f"{'GCN' if layer == 'gcn' else 'SAGE'} {ds} {mode}"] = ([p[0] for p in pts],
+                                                                                 [p[1] for p in pts])
     if series:
         report.line_plot(series, os.path.join(HERE, "results", "accuracy_vs_compression.png"),
                          xlabel="feature-store compression vs float32", ylabel="test accuracy % (mean of 10 seeds)",
