@@ -244,7 +244,7 @@ def feature_store_bench(n, f, batch, repeats, seed=0):
 
 def to_markdown(res) -> str:
     lines = ["# GNN benchmark (CPU)", "",
-             f"Machine: {res['machine']}. Shared with other jobs: timings interleaved, medians of "
+             f"Machine: {res['machine']}. Timings interleaved, medians of "
              f"{res['repeats']} repeats; compare the ratios, not absolute times. 'load' is the 1-minute "
              "load average before/after each graph (2 cores: above 2 means the CPU was oversubscribed).", "",
              "## Full-batch 2-layer GCN training step (hidden 16)", "",

@@ -123,7 +123,7 @@ def run(args):
         "cpu_count": os.cpu_count(), "machine": platform.machine(), "jax": jax.__version__,
         "load_average_1_5_15_before": load_before, "load_average_1_5_15_after": os.getloadavg(),
         "wall_s": time.perf_counter() - t_start,
-        "note": ("CPU shared with other agents: cases interleaved round-robin; ratios are the median over "
+        "note": ("CPU possibly shared with other jobs (see the load average): cases interleaved round-robin; ratios are the median over "
                  "repeats of the ratio within one repeat; seconds are medians and only indicative. "
                  "No GPU was available in this session."),
         "rows": rows,

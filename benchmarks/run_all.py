@@ -18,7 +18,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-ORDER = ["aggregators", "aggregators_idle", "fl_round", "moe_layer", "gnn"]
+ORDER = ["aggregators", "aggregators_idle", "aggregators_select_idle", "fl_round", "moe_layer", "gnn"]
 HEADER = """# Benchmarks
 
 Each benchmark runs our code and the peer's on the same inputs in one process, and reports

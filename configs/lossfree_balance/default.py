@@ -27,6 +27,7 @@ def base_config(balance: str, project: str = "lossfree_balance"):
         "router_kwargs": ConfigDict({"bias_rate": 0.01, "bias_rule": "sign"} if balance == "lossfree" else {}),
         "dispatch": "capacity", "capacity_factor": 1.25, "num_groups": 1,
         "aux_weight": 0.01 if balance == "aux" else 0.0, "z_weight": 0.0,
+        "align_weight": 0.0,  # SAM's alignment loss (router=sam only)
         "expert_parallel": False, "expert_axes": ("expert",), "hierarchical_a2a": False,
     })
     c.batch_size = 16

@@ -43,7 +43,8 @@ def moe_spec(config) -> moe_layer.MoESpec:
     d_ff = m.get("d_ff") or config.model.d_ff  # expert width (hetumoe: active params held equal)
     return moe_layer.make_moe_spec(m.router, m.num_experts, d_ff, router_kwargs=kw,
                                    dispatch=m.dispatch, capacity_factor=m.capacity_factor,
-                                   num_groups=m.num_groups, aux_weight=m.aux_weight, z_weight=m.z_weight)
+                                   num_groups=m.num_groups, aux_weight=m.aux_weight, z_weight=m.z_weight,
+                                   align_weight=m.get("align_weight", 0.0))
 
 
 def validate(config):
