@@ -54,12 +54,7 @@ HARDWARE = "2-core CPU (shared, loaded)"
 def config_for(dataset, overrides):
     c = cora_cfg.get_config(dataset)
     c.compression.mode = "none"
-    for k, v in overrides.items():
-        node = c
-        *path, last = k.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = v
+    c.update_from_flattened_dict(dict(overrides))  # dotted keys, type-checked
     return c
 
 

@@ -32,12 +32,7 @@ SETTINGS = [
 
 def config_for(dataset, overrides):
     c = cora_cfg.get_config(dataset)
-    for k, v in overrides.items():
-        node = c
-        *path, last = k.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = v
+    c.update_from_flattened_dict(dict(overrides))  # dotted keys, type-checked
     return c
 
 

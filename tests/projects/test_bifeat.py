@@ -12,12 +12,7 @@ CFG = "configs/bifeat/default.py"
 def _config(**kw):
     from configs.bifeat import default
     c = default.get_config()
-    for k, v in kw.items():
-        node = c
-        *path, last = k.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = v
+    c.update_from_flattened_dict(kw)  # dotted keys: "model.layers"
     return c
 
 

@@ -12,12 +12,7 @@ from tests.helpers import assert_trees_equal, load_checkpoint, metric_rows
 def _config(**kw):
     from configs.cluster_gcn import default
     c = default.get_config()
-    for k, v in kw.items():
-        node = c
-        *path, last = k.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = v
+    c.update_from_flattened_dict(kw)  # dotted keys: "model.layers"
     return c
 
 

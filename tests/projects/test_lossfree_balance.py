@@ -17,12 +17,7 @@ def tiny(balance="lossfree", **kw):
     c.batch_size, c.total, c.warmup, c.eval_batches = 8, 8, 2, 2
     c.log_every, c.eval_every, c.checkpoint_every = 2, 4, 4
     c.moe.router_kwargs.bias_rate = 0.05
-    for k, v in kw.items():
-        node = c
-        *path, last = k.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = v
+    c.update_from_flattened_dict(kw)
     return c
 
 

@@ -13,12 +13,7 @@ CFG = "configs/revgnn/default.py"
 def _config(**kw):
     from configs.revgnn import default
     c = default.get_config()
-    for k, v in kw.items():
-        node = c
-        *path, last = k.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = v
+    c.update_from_flattened_dict(kw)  # dotted keys: "model.layers"
     return c
 
 
