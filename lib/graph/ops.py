@@ -15,8 +15,8 @@ Large edge lists are processed in chunks of `edge_chunk(F)` edges inside a `fori
 (`_aggregate`): each chunk gathers, weights and scatter-adds ~8 MB of messages into the
 output carried by the loop. The [E, F] message array is never materialised, so the
 temporaries stay cache-sized and are reused across chunks. On XLA:CPU (2M edges, 16 wide) one
-aggregation is about 2x faster than the one-shot gather + scatter, and the whole GCN training
-step 0.72x of the one-shot step (benchmarks/gnn.py). Every edge is summed into its receiver in
+aggregation is about 2x faster than the one-shot gather + scatter under load, and the whole GCN
+training step 0.72x (loaded) to 0.91x (idle machine) of the one-shot step (benchmarks/gnn.py). Every edge is summed into its receiver in
 the same order as the one-shot version, so results are the same.
 """
 from __future__ import annotations
