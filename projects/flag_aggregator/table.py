@@ -227,7 +227,7 @@ def plot(rows, out_png: str, title: str):
 
 SECTIONS = {  # README section -> results sub-folder, title
     "mnist": ("mnist", "MNIST, full grid"),
-    "femnist": ("femnist", "FEMNIST slice"),
+    "femnist": ("femnist", "FEMNIST, full grid"),
     "mnist_slice_20rounds": ("mnist_slice_20rounds", "MNIST slice of session 1 (train.py, 20 rounds)"),
 }
 
