@@ -202,3 +202,35 @@ def steps_to_reach(curve, target: float):
         if v <= target:
             return step
     return None
+
+
+def run_sweep(config_path: str, config_args: dict, root: str, results_path: str, train_fn) -> dict:
+    """Runs `train_fn(config, workdir)` for each name -> config-file argument (e.g. "gate=base") in its
+    own workdir under `root` (finished runs are skipped, interrupted ones resume) and writes the
+    results JSON after every run, so a cut-short sweep still leaves what finished."""
+    import importlib.util
+    import json
+    import os
+    import platform
+
+    res = {}
+    if os.path.exists(results_path):
+        with open(results_path) as f:
+            res = json.load(f)
+    runs = res.get("runs", {})
+    for name, arg in config_args.items():
+        spec = importlib.util.spec_from_file_location("cfg", config_path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        cfg = mod.get_config(arg)
+        wd = os.path.join(root, name)
+        os.makedirs(wd, exist_ok=True)
+        if not os.path.exists(os.path.join(wd, "final_metrics.json")):
+            train_fn(cfg, wd)
+        runs[name] = {**collect_run(wd), "config": cfg.to_dict()}
+        res = {"config": config_path, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared)",
+               "device_kind": jax.devices()[0].device_kind, "runs": runs}
+        os.makedirs(os.path.dirname(results_path), exist_ok=True)
+        with open(results_path, "w") as f:
+            json.dump(res, f, indent=1, default=str)
+    return res

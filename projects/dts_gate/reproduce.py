@@ -6,12 +6,9 @@ Claim checked: steps for DTS-Gate to reach Switch's final validation loss (paper
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import platform
 
-import jax
 
 from lib import report
 from lib.moe import lm
@@ -20,13 +17,6 @@ from projects.dts_gate import train
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results", "dts_gate.json")
 GATES = ("dts", "switch", "top2")
-
-
-def load_config(path, arg):
-    spec = importlib.util.spec_from_file_location("cfg", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.get_config(arg)
 
 
 def main():
@@ -38,18 +28,7 @@ def main():
     if a.report_only:
         res = json.load(open(RESULTS))
     else:
-        runs = {}
-        for g in GATES:
-            cfg = load_config(a.config, f"gate={g}")
-            wd = os.path.join(a.root, g)
-            os.makedirs(wd, exist_ok=True)
-            if not os.path.exists(os.path.join(wd, "final_metrics.json")):
-                train.train_and_evaluate(cfg, wd)
-            runs[g] = {**lm.collect_run(wd), "config": cfg.to_dict()}
-        res = {"config": a.config, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared)",
-               "device_kind": jax.devices()[0].device_kind, "runs": runs}
-        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-        json.dump(res, open(RESULTS, "w"), indent=1, default=str)
+        res = lm.run_sweep(a.config, {g: f"gate={g}" for g in GATES}, a.root, RESULTS, train.train_and_evaluate)
     write_report(res)
 
 

@@ -8,10 +8,8 @@ its numbers in the README too when the file exists.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import platform
 
 import numpy as np
 
@@ -29,34 +27,8 @@ LABEL = {"switch": "top-1 (Switch)", "gshard": "top-2 (GShard, random 2nd)", "kt
          "expert_choice": "expert-choice (non-causal)"}
 
 
-def load_config(path, arg):
-    spec = importlib.util.spec_from_file_location("cfg", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.get_config(arg)
-
-
 def run_all(config_path, root, gates):
-    import jax
-
-    res = {}
-    if os.path.exists(RESULTS):
-        with open(RESULTS) as f:
-            res = json.load(f)
-    runs = res.get("runs", {})
-    for g in gates:
-        cfg = load_config(config_path, f"gate={g}")
-        wd = os.path.join(root, g)
-        os.makedirs(wd, exist_ok=True)
-        if not os.path.exists(os.path.join(wd, "final_metrics.json")):
-            train.train_and_evaluate(cfg, wd)
-        runs[g] = {**lm.collect_run(wd), "config": cfg.to_dict()}
-        res = {"config": config_path, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared)",
-               "device_kind": jax.devices()[0].device_kind, "runs": runs}
-        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-        with open(RESULTS, "w") as f:  # after every gate, so a cut-short sweep still leaves its results
-            json.dump(res, f, indent=1, default=str)
-    return res
+    return lm.run_sweep(config_path, {g: f"gate={g}" for g in gates}, root, RESULTS, train.train_and_evaluate)
 
 
 def _mean(curve, skip_first=False):

@@ -6,12 +6,9 @@ Each run has its own workdir under runs/lossfree_balance/ and resumes if interru
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import platform
 
-import jax
 
 from lib import report
 from lib.moe import lm
@@ -23,28 +20,8 @@ VARIANTS = ("lossfree", "aux", "none")
 LABEL = {"lossfree": "loss-free bias (u=0.01, sign)", "aux": "Switch aux loss (0.01)", "none": "no balancing"}
 
 
-def load_config(path, arg):
-    spec = importlib.util.spec_from_file_location("cfg", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.get_config(arg)
-
-
 def run_all(config_path, root):
-    runs = {}
-    for v in VARIANTS:
-        cfg = load_config(config_path, f"balance={v}")
-        wd = os.path.join(root, v)
-        os.makedirs(wd, exist_ok=True)
-        if not os.path.exists(os.path.join(wd, "final_metrics.json")):
-            train.train_and_evaluate(cfg, wd)
-        runs[v] = {**lm.collect_run(wd), "config": cfg.to_dict()}
-    res = {"config": config_path, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared)",
-           "device_kind": jax.devices()[0].device_kind, "runs": runs}
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(res, f, indent=1, default=str)
-    return res
+    return lm.run_sweep(config_path, {v: f"balance={v}" for v in VARIANTS}, root, RESULTS, train.train_and_evaluate)
 
 
 def write_report(res):
