@@ -15,6 +15,7 @@ the paired ratios (same repeat, back to back) are the numbers to read.
 
     python benchmarks/moe_layer.py             # full size, writes benchmarks/results/moe_layer.{json,md}
     python benchmarks/moe_layer.py --quick     # small shapes, no files (smoke)
+    python benchmarks/moe_layer.py --cases dense_ffn,dropless_floor,dropless_tiles   # a subset, no files
 """
 from __future__ import annotations
 
@@ -79,6 +80,12 @@ def run(args):
     load_before = os.getloadavg()
     t_start = time.perf_counter()
     cases, cap = build(args.tokens, args.d, args.f, args.experts, args.k, args.cf, args.tile)
+    if args.cases:
+        keep = args.cases.split(",")
+        unknown = sorted(set(keep) - set(cases))
+        if unknown:
+            raise SystemExit(f"--cases: unknown {unknown}; choose from {sorted(cases)}")
+        cases = {n: cases[n] for n in keep}
     for name, fn in cases.items():  # compile + warm up
         t0 = time.perf_counter()
         fn()
@@ -95,7 +102,6 @@ def run(args):
             times[name].append(time.perf_counter() - t0)
         print(f"repeat {rep}: " + ", ".join(f"{n} {v[-1]:.3f}s" for n, v in times.items() if v), flush=True)
     med = {n: statistics.median(v) for n, v in times.items()}
-    dense = med["dense_ffn"]
     floor_of = {"capacity": "capacity_floor", "einsum": "capacity_floor",
                 "dropless_tiles": "dropless_floor", "dropless_ragged": "dropless_floor"}
     target = {"capacity": 1.05, "einsum": 1.05, "dropless_tiles": 1.15, "dropless_ragged": 1.15}
@@ -106,9 +112,9 @@ def run(args):
 
     rows = []
     for n in cases:
-        row = {"case": n, "median_s": med[n], "repeats": len(times[n]), "x_dense": paired(n, "dense_ffn"),
-               "times_s": times[n]}
-        if n in floor_of:
+        row = {"case": n, "median_s": med[n], "repeats": len(times[n]),
+               "x_dense": paired(n, "dense_ffn") if "dense_ffn" in times else float("nan"), "times_s": times[n]}
+        if n in floor_of and floor_of[n] in times:
             row["floor"] = floor_of[n]
             row["x_floor"] = paired(n, floor_of[n])
             row["target_x_floor"] = target[n]
@@ -166,13 +172,15 @@ def main():
     ap.add_argument("--ragged-repeats", type=int, default=1)
     ap.add_argument("--einsum-repeats", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="small shapes, print only")
+    ap.add_argument("--cases", default="", help="comma-separated subset of cases to run (print only, no files), "
+                    "e.g. dense_ffn,dropless_floor,dropless_tiles")
     args = ap.parse_args()
     if args.quick:
         args.tokens, args.d, args.f, args.repeats, args.tile = 256, 32, 64, 2, 32
     res = run(args)
     md = to_markdown(res)
     print(md)
-    if not args.quick:
+    if not args.quick and not args.cases:
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "moe_layer.json").write_text(json.dumps(res, indent=1))
         (OUT / "moe_layer.md").write_text(md)

@@ -10,10 +10,12 @@ Implementations (`IMPLS`):
 - 'einsum':   one-hot [T, E, C] dispatch/combine einsums (GShard); the readable reference.
 - 'capacity': index gather into a static [E, C, d] buffer and a gather back; same result, no [T,E,C].
 - 'dropless_tiles':  every routed token computed: rows sorted by expert (no padding between experts);
-              a loop over experts, and within an expert over row tiles of `tile` rows, then of
-              tile/4, tile/16, ... (>= 8) rows for the remainder (`tile_sizes`), so fewer than the smallest
-              tile size (8 by default) rows of work are wasted per expert. Custom VJP: the backward is the same tile loop (dx tiles and the expert's weight
-              gradient accumulated in place). Works everywhere.
+              a loop over experts, and within an expert a loop over whole tiles of `tile` rows, then for
+              the remainder one matmul per level over a multiple of tile/8, tile/64, ... (>= 8) rows
+              (`tile_sizes`; the static size is picked at run time), so fewer than 8 rows of work are
+              wasted per expert and an expert takes few matmul calls. Custom VJP: the backward is the
+              same tile walk (dx tiles and the expert's weight gradient accumulated in place). Works
+              everywhere.
 - 'dropless_ragged': sorted rows and `jax.lax.ragged_dot` (native on GPU/TPU; on CPU jax 0.10 falls back
               to a masked dense expansion, ~E x the work).
 - 'dropless': 'dropless_ragged' on GPU/TPU, 'dropless_tiles' on CPU.
@@ -213,26 +215,45 @@ def moe_einsum(params, x, r: Routing, capacity: int):
 
 
 def tile_sizes(tile: int, rows: int) -> tuple[int, ...]:
-    """Tile rows per level, decreasing by 4x down to 8: bulk tiles first, the last level covers the
-    remainder, so at most (last size - 1) rows of work are wasted per expert."""
+    """Tile rows per level: the bulk tile, then remainder levels 8x smaller down to 8 (512 -> (512, 64, 8)).
+
+    An expert's rows run as whole bulk tiles (a loop), then at each further level ONE matmul over the
+    largest multiple of that level's size that fits what remains (a static size picked at run time), the last level
+    rounding up: at most (last size - 1) rows of work are wasted per expert, and an expert with n rows
+    takes n // bulk + len(levels) - 1 matmuls at most (each call re-reads the expert's weights, so
+    few calls matter as much as little waste)."""
     big = max(1, min(tile, rows))
     sizes = [big]
-    while sizes[-1] // 4 >= 8:
-        sizes.append(sizes[-1] // 4)
+    while sizes[-1] > 8:
+        sizes.append(max(8, sizes[-1] // 8))
     return tuple(sizes)
 
 
 def _expert_tiles(start, end, rows: int, sizes: tuple[int, ...], body, carry):
-    """Run body(offset, size, carry) over tiles covering rows [start, end): as many whole tiles of
-    each size as fit, largest first, then ceil(remainder / smallest) tiles of the smallest size. A
-    tile is shifted back to fit inside [0, rows); body masks rows outside [offset, end) so that no
-    row is counted twice."""
-    off = start
-    for i, size in enumerate(sizes):
+    """Run body(offset, size, masked, carry) over tiles covering rows [start, end) (see `tile_sizes`):
+    n // bulk unmasked bulk tiles, then per level one tile of a static size picked at run time.
+    Only the last level's tile may reach past `end` (or past the array, then it is shifted back to fit
+    inside [0, rows)): it is the only one called with masked=True, and body must then leave rows outside
+    [offset, end) untouched. All other tiles lie inside [start, end)."""
+    bulk = sizes[0]
+    nb = (end - start) // bulk
+    carry = jax.lax.fori_loop(0, nb, lambda j, c: body(start + j * bulk, bulk, False, c), carry)
+    off = start + nb * bulk
+    prev, levels = bulk, (sizes[1:] or (bulk,))
+    for i, g in enumerate(levels):
         rem = end - off
-        n = (rem + size - 1) // size if i == len(sizes) - 1 else rem // size
-        carry = jax.lax.fori_loop(0, n, lambda j, c, o=off, z=size: body(o + j * z, z, c), carry)
-        off = off + n * size
+        last = i == len(levels) - 1
+        count = (rem + g - 1) // g if last else rem // g
+        most = -(-(prev - 1) // g) if last else (prev - 1) // g
+        # one loop of 0 or 1 trips per size: XLA updates loop carries in place (a lax.switch copies the
+        # whole output buffer on every call on CPU); the offset depends on the trip index so that XLA
+        # does not hoist the matmul out of the loop as loop-invariant (it would then run every size)
+        for j in range(1, most + 1):
+            carry = jax.lax.fori_loop(
+                0, (count == j).astype(jnp.int32),
+                lambda i, c, o=off, z=min(j * g, rows), m=last: body(o + i * z, z, m, c), carry)
+        off = off + count * g
+        prev = g
     return carry
 
 
@@ -274,10 +295,11 @@ def _gmm_impl(x, w, starts, ends, sizes):
     def per_expert(e, y):
         we, end = w[e], ends[e]
 
-        def body(off, size, y):
+        def body(off, size, masked, y):
             oc, xt = _tile(x, off, size, rows)
-            old = jax.lax.dynamic_slice_in_dim(y, oc, size, 0)
-            new = jnp.where(_keep(oc, off, end, size), (xt @ we).astype(y.dtype), old)
+            new = (xt @ we).astype(y.dtype)
+            if masked:
+                new = jnp.where(_keep(oc, off, end, size), new, jax.lax.dynamic_slice_in_dim(y, oc, size, 0))
             return jax.lax.dynamic_update_slice_in_dim(y, new, oc, 0)
 
         return _expert_tiles(starts[e], end, rows, sizes, body, y)
@@ -286,7 +308,7 @@ def _gmm_impl(x, w, starts, ends, sizes):
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
-def gmm_sorted(x, w, starts, ends, sizes=(128, 32, 8)):
+def gmm_sorted(x, w, starts, ends, sizes=(128, 16, 8)):
     """Grouped matmul on expert-sorted rows: y[i] = x[i] @ w[e] for starts[e] <= i < ends[e], rows
     outside every group are 0. x [N, d], w [E, d, f], starts/ends [E] (ends[e] == starts[e+1])."""
     return _gmm_impl(x, w, starts, ends, sizes)
@@ -304,15 +326,18 @@ def _gmm_bwd(sizes, res, dy):
         dx, dw = carry
         we, end = w[e], ends[e]
 
-        def body(off, size, c):
+        def body(off, size, masked, c):
             dx, acc = c
             oc, xt = _tile(x, off, size, rows)
-            keep = _keep(oc, off, end, size)
-            dyt = jnp.where(keep, jax.lax.dynamic_slice_in_dim(dy, oc, size, 0), 0).astype(w.dtype)
+            dyt = jax.lax.dynamic_slice_in_dim(dy, oc, size, 0).astype(w.dtype)
+            if masked:
+                keep = _keep(oc, off, end, size)
+                dyt = jnp.where(keep, dyt, 0)
             acc = acc + jax.lax.dot_general(xt.astype(w.dtype), dyt, (((0,), (0,)), ((), ())))
             dxt = jax.lax.dot_general(dyt, we, (((1,), (1,)), ((), ()))).astype(dx.dtype)
-            old = jax.lax.dynamic_slice_in_dim(dx, oc, size, 0)
-            return jax.lax.dynamic_update_slice_in_dim(dx, jnp.where(keep, dxt, old), oc, 0), acc
+            if masked:
+                dxt = jnp.where(keep, dxt, jax.lax.dynamic_slice_in_dim(dx, oc, size, 0))
+            return jax.lax.dynamic_update_slice_in_dim(dx, dxt, oc, 0), acc
 
         acc0 = _zeros(w.shape[1:], w.dtype, x, w, dy, starts, ends)
         dx, acc = _expert_tiles(starts[e], end, rows, sizes, body, (dx, acc0))

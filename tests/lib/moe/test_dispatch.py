@@ -90,8 +90,8 @@ def test_dropless_tile_levels(tile):
 
 
 def test_tile_sizes_and_gmm_sorted_matches_dense():
-    assert D.tile_sizes(512, 10_000) == (512, 128, 32, 8)
-    assert D.tile_sizes(512, 100) == (100, 25)
+    assert D.tile_sizes(512, 10_000) == (512, 64, 8)
+    assert D.tile_sizes(512, 100) == (100, 12, 8)
     assert D.tile_sizes(5, 100) == (5,)
     ks = jax.random.split(jax.random.PRNGKey(3), 3)
     x = jax.random.normal(ks[0], (40, 3))
@@ -108,7 +108,7 @@ def test_tile_sizes_and_gmm_sorted_matches_dense():
         return jax.jit(lambda x, w, g: (lambda y, vjp: (y, vjp(g)))(*jax.vjp(f, x, w)))
 
     want = both(ref)(x, w, g)
-    for sizes in [(16, 4), (8,), (40,)]:
+    for sizes in [(16, 4), (8,), (40,), (16, 8, 3), (12, 5), (32, 8)]:
         _close(both(lambda x, w: D.gmm_sorted(x, w, starts, ends, sizes))(x, w, g), want)
 
 
