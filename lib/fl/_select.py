@@ -31,6 +31,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from lib import native
 
 INT_MAX = 2**31 - 1
 INT_MIN = -(2**31)
@@ -149,6 +152,26 @@ def tiled(fn, x, *cols, width: int | None = None):
     if rem:
         outs.append(fn(x[:, nt * w:], *(c[..., nt * w:] for c in cols)))
     return outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=-1)
+
+
+# ----------------------------------------------------------------------------- native CPU kernel
+
+KERNEL = ("order_stats", (("tessera_order_stats", "TesseraOrderStats"),))
+MEDIAN, TRIMMED = 0, 1
+
+
+def order_stats(x, present, params, mode: int, fallback):
+    """Median (mode MEDIAN, params = (n, k, k+1)) or trimmed mean (TRIMMED, params =
+    (n, c, n-c-1)) of each column of x [K, D] over the present rows, by the native CPU
+    kernel lib/native/order_stats.cc (sample pivots, one counting pass, candidates
+    copied out, a small sorting network; see its header), or fallback(x) where that
+    kernel is not available. n = 0 gives 0."""
+    def kernel(x):
+        call = jax.ffi.ffi_call("tessera_order_stats", jax.ShapeDtypeStruct(x.shape[1:], jnp.float32),
+                                vmap_method="sequential")
+        return call(x.astype(jnp.float32), present, jnp.asarray(params, jnp.int32), mode=np.int32(mode))
+
+    return native.cpu_or(kernel, fallback, x, kernel=KERNEL)
 
 
 # ----------------------------------------------------------------------------- sorting networks

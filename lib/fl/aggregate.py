@@ -167,8 +167,8 @@ def median(updates, weights, state, key):
         b = sel.key_values(sel.next_key(keys, t, k))
         return jnp.where(n % 2 == 1, a, (a + b) / 2)
 
-    out = jnp.where(n > 0, sel.tiled(tile, x), 0.0)
-    return unflatten(out), _empty(state)
+    out = sel.order_stats(x, present, jnp.stack([n, k, k + 1]), sel.MEDIAN, lambda x: sel.tiled(tile, x))
+    return unflatten(jnp.where(n > 0, out, 0.0)), _empty(state)
 
 
 def trimmed_mean(updates, weights, state, key, *, beta=0.1):
@@ -217,7 +217,9 @@ def trimmed_mean(updates, weights, state, key, *, beta=0.1):
         tot = jnp.where(ta == tb, a * (hi - c).astype(jnp.float32), tot)
         return tot / jnp.maximum(hi - c, 1).astype(jnp.float32)
 
-    out = jnp.where(n > 0, sel.tiled(tile, x), 0.0)
+    out = sel.order_stats(x, present, jnp.stack([n, c, jnp.maximum(hi - 1, 0)]), sel.TRIMMED,
+                          lambda x: sel.tiled(tile, x))
+    out = jnp.where(n > 0, out, 0.0)
     return unflatten(out), _empty(state)
 
 
