@@ -39,6 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lib import native
+from lib.fl import _select as sel
 from lib.fl import aggregate as agg
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -85,6 +87,9 @@ def bench_size(k, d, repeats, max_pairs, log, rules=None):
     def compare(rule, ours_fn, peer_fn, peer_label, check, note="", extrapolated=None):
         if rules and rule not in rules:
             return
+        if rule in ("median", "trimmed_mean") and k > sel.NET_MAX:
+            path = "native kernel" if native.enabled() and native.load(*sel.KERNEL) else "pure JAX"
+            note = "; ".join(p for p in (note, f"ours: {path}") if p)
         log(f"  {k}x{d} {rule} vs {peer_label}: compiling ours")
         load0 = os.getloadavg()
         t_compile, o = _time(ours_fn)  # compile
@@ -196,11 +201,14 @@ NOTES = [
     "agents' jobs, a federated training grid of ours, and for part of the time a second copy of the K=1000 "
     "measurement), so absolute times are several times the unloaded ones; ratios are from interleaved runs in "
     "one process. The fedavg-vs-NumPy ratio is the least reliable (both ~0.1-0.2 s, memory bound).",
-    "Ours, median and trimmed mean (lib.fl.aggregate, from commit 0d5ec36 on): up to 128 clients a pruned "
-    "Batcher sorting network on order-preserving int32 keys, one fused pass over the columns on both cores; "
-    "beyond 128 clients (the K=1000 rows) radix select by bisection on the key bits, 32 counting passes per "
-    "cache-sized column tile. Process CPU seconds of each side are in the JSON (ours_cpu_s, peer_cpu_s): "
-    "Flower's NumPy is single-threaded, ours uses both cores.",
+    "Ours, median and trimmed mean (lib.fl.aggregate): up to 128 clients a pruned Batcher sorting network on "
+    "order-preserving int32 keys, one fused XLA pass over the columns on both cores. Beyond 128 clients (the "
+    "K=1000 rows), on CPU, the native kernel lib/native/order_stats.cc (an XLA FFI custom call, built on first "
+    "use; note 'ours: native kernel'): per 64-column tile a sorted 128-row sample gives pivots, one counting "
+    "pass finds each column's pivot gap holding the wanted rank, the few keys inside it are copied out and "
+    "sorted by a small network; both cores. Elsewhere (GPU/TPU, no compiler, TESSERA_NATIVE=0; note 'ours: "
+    "pure JAX', `--pure-jax`) radix select by bisection, 32 counting passes per cache-sized tile. Process CPU "
+    "seconds of each side are in the JSON (ours_cpu_s, peer_cpu_s): Flower's NumPy is single-threaded.",
     "Flower's Krum-based rules loop over client pairs in Python (`_compute_distances`), so their time grows as "
     "K^2 D (Bulyan: repeated n - 2f times); ours computes one Gram matrix (a matmul) and works on [K, K].",
 ]
@@ -214,9 +222,12 @@ def main():
     ap.add_argument("--rules", default="", help="comma-separated subset of fedavg,median,trimmed_mean,krum,"
                     "multi_krum,bulyan (default: all)")
     ap.add_argument("--out", default=str(RESULTS / "aggregators.json"))
+    ap.add_argument("--pure-jax", action="store_true", help="ours without native kernels (TESSERA_NATIVE=0)")
     ap.add_argument("--merge", default="", help="comma-separated result JSONs (e.g. one per size, run "
                     "as separate processes) to combine into --out instead of measuring")
     a = ap.parse_args()
+    if a.pure_jax:
+        os.environ["TESSERA_NATIVE"] = "0"
     if a.merge:
         parts = [json.loads(pathlib.Path(p).read_text()) for p in a.merge.split(",")]
         res = dict(parts[0], rows=[r for p in parts for r in p["rows"]],
