@@ -16,6 +16,10 @@ longer than NumPy's introselect), so the coordinate-wise rules select instead of
   the number of present clients `n` is a traced scalar, so order-statistic indices may
   depend on it without recompiling.
 
+Many clients on CPU: the native kernel lib/native/order_stats.cc replaces the radix
+select (`order_stats`; sampled pivots, one counting pass, a small sort of the few keys
+between two pivots) and radix select remains the path for other platforms.
+
 Few clients (K <= NET_MAX): a sorting network instead. Batcher's odd-even merge sort
 on the K rows (padded to a power of two with +inf wires, whose comparators are dropped;
 comparators no requested output depends on are pruned), each comparator a vectorised

@@ -143,9 +143,12 @@ def median(updates, weights, state, key):
     K - n absent clients are pads: L = p - (n-1)//2 of them sort below everything and
     the rest above, so that the present values' middle order statistics land on wires p
     (and p+1 for even n) whatever n is (n is traced; nothing recompiles).
-    K > NET_MAX: per column tile, radix select of the ((n-1)//2)-th key (32 counting
-    passes), then one pass for the next order statistic (the same key if tied, else the
-    smallest key above)."""
+    K > NET_MAX, on CPU: the native kernel (lib/native/order_stats.cc): per tile of 64
+    columns, pivots from a sorted 128-row sample, one counting pass to find each column's
+    pivot gap holding ranks k and k+1, the ~30 keys inside it copied out and sorted by a
+    small network. Elsewhere: per column tile, radix select of the ((n-1)//2)-th key (32
+    counting passes), then one pass for the next order statistic (the same key if tied,
+    else the smallest key above)."""
     del key
     x, unflatten = _flatten(updates)
     present = weights > 0
@@ -181,8 +184,9 @@ def trimmed_mean(updates, weights, state, key, *, beta=0.1):
     (absent clients are pads above everything) and the sum of the values on wires
     c .. n-c-1 (masks on the traced bounds), all in one fused pass over the columns;
     ties need no care, each tied copy is on its own wire.
-    K > NET_MAX: radix select of the lower bound a = x_(c) and upper bound
-    b = x_(n-c-1), then one pass summing the values strictly between them plus the exact
+    K > NET_MAX: the order statistics a = x_(c) and b = x_(n-c-1) (on CPU by the native
+    kernel, as in `median`, both ranks sharing its passes; elsewhere by radix select),
+    then one pass summing the values strictly between them plus the exact
     number of copies of a and b that fall inside the kept range (ties handled exactly):
         sum = S(a < x < b) + a (#{x <= a} - c) + b (n - c - #{x < b})   (a < b),
         sum = a (n - 2c)                                                (a = b)."""
