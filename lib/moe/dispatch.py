@@ -321,6 +321,14 @@ def _gmm_fwd(x, w, starts, ends, sizes):
 def _gmm_bwd(sizes, res, dy):
     x, w, starts, ends = res
     rows = x.shape[0]
+    dy = dy.astype(w.dtype)
+    # Weight gradient per tile as a plain [a, m] @ [m, b] matmul over a column slice of a transposed
+    # copy: contracting the row axis of both tiles directly costs ~20% more on CPU. Transpose the
+    # narrower of x and dy once; with dy transposed the accumulator holds dw[e] transposed.
+    t_x = x.shape[1] <= dy.shape[1]
+    xT = x.astype(w.dtype).T if t_x else None
+    dyT = None if t_x else dy.T
+    acc_shape = w.shape[1:] if t_x else w.shape[:0:-1]
 
     def per_expert(e, carry):
         dx, dw = carry
@@ -328,24 +336,32 @@ def _gmm_bwd(sizes, res, dy):
 
         def body(off, size, masked, c):
             dx, acc = c
-            oc, xt = _tile(x, off, size, rows)
-            dyt = jax.lax.dynamic_slice_in_dim(dy, oc, size, 0).astype(w.dtype)
+            oc = jnp.clip(off, 0, rows - size)
+            dyt = jax.lax.dynamic_slice_in_dim(dy, oc, size, 0)
             if masked:
                 keep = _keep(oc, off, end, size)
                 dyt = jnp.where(keep, dyt, 0)
-            acc = acc + jax.lax.dot_general(xt.astype(w.dtype), dyt, (((0,), (0,)), ((), ())))
+            if t_x:
+                acc = acc + jax.lax.dynamic_slice_in_dim(xT, oc, size, 1) @ dyt
+            else:
+                dyTt = jax.lax.dynamic_slice_in_dim(dyT, oc, size, 1)
+                if masked:
+                    dyTt = jnp.where(keep.T, dyTt, 0)
+                acc = acc + dyTt @ jax.lax.dynamic_slice_in_dim(x, oc, size, 0).astype(w.dtype)
             dxt = jax.lax.dot_general(dyt, we, (((1,), (1,)), ((), ()))).astype(dx.dtype)
             if masked:
                 dxt = jnp.where(keep, dxt, jax.lax.dynamic_slice_in_dim(dx, oc, size, 0))
             return jax.lax.dynamic_update_slice_in_dim(dx, dxt, oc, 0), acc
 
-        acc0 = _zeros(w.shape[1:], w.dtype, x, w, dy, starts, ends)
+        acc0 = _zeros(acc_shape, w.dtype, x, w, dy, starts, ends)
         dx, acc = _expert_tiles(starts[e], end, rows, sizes, body, (dx, acc0))
         return dx, jax.lax.dynamic_update_index_in_dim(dw, acc, e, 0)
 
     like = (x, w, dy, starts, ends)
     dx, dw = jax.lax.fori_loop(0, w.shape[0], per_expert, (_zeros(x.shape, x.dtype, *like),
-                                                           _zeros(w.shape, w.dtype, *like)))
+                                                           _zeros((w.shape[0],) + acc_shape, w.dtype, *like)))
+    if not t_x:
+        dw = dw.transpose(0, 2, 1)
     return _sum_to(dx, x), _sum_to(dw, w), None, None
 
 

@@ -89,13 +89,14 @@ def test_dropless_tile_levels(tile):
     _close((y0, g0), (y1, g1))
 
 
-def test_tile_sizes_and_gmm_sorted_matches_dense():
+@pytest.mark.parametrize("dd,ff", [(3, 4), (5, 2)])  # (5, 2): the backward transposes dy, not x
+def test_tile_sizes_and_gmm_sorted_matches_dense(dd, ff):
     assert D.tile_sizes(512, 10_000) == (512, 64, 8)
     assert D.tile_sizes(512, 100) == (100, 12, 8)
     assert D.tile_sizes(5, 100) == (5,)
     ks = jax.random.split(jax.random.PRNGKey(3), 3)
-    x = jax.random.normal(ks[0], (40, 3))
-    w = jax.random.normal(ks[1], (3, 3, 4))
+    x = jax.random.normal(ks[0], (40, dd))
+    w = jax.random.normal(ks[1], (3, dd, ff))
     starts, ends = jnp.array([0, 13, 13]), jnp.array([13, 13, 37])  # an empty expert, 3 unused rows
     grp = np.repeat([0, 2, -1], [13, 24, 3])
 
@@ -103,13 +104,38 @@ def test_tile_sizes_and_gmm_sorted_matches_dense():
         y = jnp.einsum("nd,ndf->nf", x, w[np.maximum(grp, 0)])
         return jnp.where(jnp.asarray(grp >= 0)[:, None], y, 0.0)
 
-    g = jax.random.normal(ks[2], (40, 4))
+    g = jax.random.normal(ks[2], (40, ff))
     def both(f):
         return jax.jit(lambda x, w, g: (lambda y, vjp: (y, vjp(g)))(*jax.vjp(f, x, w)))
 
     want = both(ref)(x, w, g)
     for sizes in [(16, 4), (8,), (40,), (16, 8, 3), (12, 5), (32, 8)]:
         _close(both(lambda x, w: D.gmm_sorted(x, w, starts, ends, sizes))(x, w, g), want)
+
+
+@pytest.mark.parametrize("tile", [8, 16, 512])
+def test_dropless_skewed_routing_odd_tokens(tile):
+    # 37 tokens (odd), slot 0 of every token to expert 0, slot 1 to expert 2 except 5 unused slots:
+    # experts 1 and 3 empty, one expert holds every token; dropless == capacity with room for all
+    t = 37
+    x = jax.random.normal(jax.random.PRNGKey(4), (t, d))
+    _, p, _ = _setup(4)
+    idx = jnp.stack([jnp.zeros(t, jnp.int32), jnp.full(t, 2, jnp.int32)], 1)
+    mask = jnp.ones((t, 2), bool).at[::8, 1].set(False)
+    wgt = jax.random.uniform(jax.random.PRNGKey(5), (t, 2))
+
+    def fn(impl):
+        def loss(p, x, wgt):
+            r = R.Routing(index=idx, weight=wgt, mask=mask, probs=jnp.ones((t, E)) / E,
+                          aux_loss=jnp.zeros(()), z_loss=jnp.zeros(()))
+            y, st = D.moe_apply(p, x, r, impl=impl, capacity=t, tile=tile)
+            return jnp.sum(jnp.sin(y)), y
+        return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True))(p, x, wgt)
+
+    (_, y0), g0 = fn("capacity")
+    (_, y1), g1 = fn("dropless_tiles")
+    assert float(jnp.abs(y0).sum()) > 0
+    _close((y0, g0), (y1, g1))
 
 
 def test_unknown_impl_named_error():
