@@ -112,7 +112,9 @@ def kth_key(keys, k):
     0 <= k < K; columns whose k exceeds the present clients return INT_MAX."""
     t = keys.shape[1]
     k = jnp.broadcast_to(jnp.asarray(k, jnp.int32), (t,))
-    p0 = jnp.full((t,), -(2**31), jnp.int32)  # unsigned 0 in the signed key space
+    # unsigned 0 in the signed key space; derived from keys so that inside shard_map the
+    # loop carry varies over the same mesh axes as the keys
+    p0 = keys[0] * 0 + jnp.int32(INT_MIN)
 
     def step(b, p):
         c = p + jnp.left_shift(jnp.int32(1), 31 - b)  # bit 31 wraps -2^31 -> 0, as intended
@@ -173,7 +175,8 @@ def order_stats(x, present, params, mode: int, fallback):
     def kernel(x):
         call = jax.ffi.ffi_call("tessera_order_stats", jax.ShapeDtypeStruct(x.shape[1:], jnp.float32),
                                 vmap_method="sequential")
-        return call(x.astype(jnp.float32), present, jnp.asarray(params, jnp.int32), mode=np.int32(mode))
+        out = call(x.astype(jnp.float32), present, jnp.asarray(params, jnp.int32), mode=np.int32(mode))
+        return native.varying_like(out, x, present, params)
 
     return native.cpu_or(kernel, fallback, x, kernel=KERNEL)
 

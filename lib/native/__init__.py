@@ -107,6 +107,19 @@ def load(name: str, targets: tuple[tuple[str, str], ...]) -> bool:
     return True
 
 
+def varying_like(out, *inputs):
+    """Inside shard_map, an FFI call's result is typed as invariant across the mesh axes
+    even when its inputs vary (per-device data); mark it varying over the axes the inputs
+    vary over, so that it matches the pure-JAX twin (platform_dependent needs equal types)."""
+    axes = set()
+    for x in inputs:
+        mat = getattr(jax.typeof(x), "manual_axis_type", None)  # jax >= 0.10 (was `.vma`)
+        axes |= set(mat.varying if mat is not None else getattr(jax.typeof(x), "vma", ()) or ())
+    if not axes:
+        return out
+    return jax.tree.map(lambda o: jax.lax.pcast(o, tuple(sorted(axes)), to="varying"), out)
+
+
 def cpu_or(native, fallback, *args, kernel: tuple[str, tuple[tuple[str, str], ...]]):
     """native(*args) when lowering for CPU and the kernel is built, else fallback(*args).
 

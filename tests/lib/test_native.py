@@ -110,3 +110,20 @@ def test_failed_build_warns_and_falls_back(monkeypatch, tmp_path):
         native._build("order_stats", shutil.which("false") or "/bin/false")
     with pytest.warns(RuntimeWarning, match="no_such_kernel"):
         assert not native.load("no_such_kernel", ())
+
+
+@pytest.mark.parametrize("flag", ["1", "0"])
+def test_rules_inside_shard_map_over_columns(flag, monkeypatch):
+    """Per-device columns inside shard_map: the kernel's result must be typed as varying
+    over the mesh axis like the pure-JAX twin (and that twin's loop carries too)."""
+    from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+    _use_native(monkeypatch, flag)
+    mesh = jax.make_mesh((jax.device_count(),), ("clients",), axis_types=(AxisType.Auto,))
+    x = np.random.default_rng(3).standard_normal((200, 16 * jax.device_count())).astype(np.float32)
+    xs = jax.device_put(x, NamedSharding(mesh, P(None, "clients")))
+    for rule in ("median", "trimmed_mean"):
+        f = jax.shard_map(lambda u: agg.get_rule(rule)(u, jnp.ones(200), None, KEY)[0][None], mesh=mesh,
+                          in_specs=P(None, "clients"), out_specs=P(None, "clients"))
+        np.testing.assert_allclose(np.asarray(jax.jit(f)(xs))[0], _reference(x, np.ones(200), rule),
+                                   rtol=1e-5, atol=1e-6)
