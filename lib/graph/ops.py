@@ -1,5 +1,12 @@
 """Message passing on receiver-sorted segments.
 
+On CPU, `spmm` (float32) runs the native XLA FFI kernel lib/native/spmm.cc: the
+receiver-sorted edges are CSR rows, each row summed in registers (no atomics), row blocks of
+equal cost on XLA's thread pool, vectorised over features; its VJP is the same kernel on the
+sender-sorted layout (A^T). It is chosen with `lib.native.cpu_or`, so GPU/TPU, a missing
+compiler or TESSERA_NATIVE=0 run the pure-JAX path described below (same values; tests in
+tests/lib/graph/test_native_spmm.py). `propagate` (traced edge weights, GAT) stays pure JAX.
+
 `Adjacency` holds a weighted sparse matrix A in two layouts: edges sorted by receiver and
 by sender. Each aggregation is one gather (rows of h along edges) and one scatter-add.
 On XLA:CPU the random-index gather is the expensive half (the scatter-add is several times
@@ -25,6 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+
+from lib import native
 
 
 @struct.dataclass
@@ -91,25 +100,85 @@ def _sorted_aggregate(h, senders, receivers, weights, num_nodes):
     return _aggregate_once(out, h, senders, receivers, weights, False, True)
 
 
-@jax.custom_vjp
-def spmm(adj: Adjacency, h: jax.Array) -> jax.Array:
-    """out[i] = sum_{e: receiver(e)=i} w_e h[sender(e)]  (A h with fixed edge weights)."""
+KERNEL = ("spmm", (("tessera_spmm", "TesseraSpmm"),))
+
+
+def csr_native(rows, cols, weights, h, num_rows: int):
+    """out[i] = sum_{e: rows[e]=i} weights[e] h[cols[e]] by the native CPU kernel
+    lib/native/spmm.cc (rows sorted: one contiguous run of edges per output row, summed in
+    registers; row blocks of equal cost on XLA's thread pool; vectorised over features).
+    float32 only; h's trailing dims are flattened into one feature dim. Edges whose row or
+    column is out of range contribute nothing. CPU only: call it through `native.cpu_or`."""
+    f = int(np.prod(h.shape[1:], dtype=np.int64))
+    call = jax.ffi.ffi_call("tessera_spmm", jax.ShapeDtypeStruct((num_rows, f), jnp.float32),
+                            vmap_method="sequential")
+    out = call(rows.astype(jnp.int32), cols.astype(jnp.int32), weights.astype(jnp.float32),
+               h.reshape(h.shape[0], f))
+    return out.reshape((num_rows,) + h.shape[1:])
+
+
+def _forward_jax(adj: Adjacency, h):
     if adj.gather_sorted:
         s, r, w = adj.by_sender()
         return _aggregate(h, s, r, w, adj.num_nodes, True, False)
     return _aggregate(h, adj.senders, adj.receivers, adj.weights, adj.num_nodes, False, True)
 
 
+def _transpose_jax(adj: Adjacency, g):
+    if adj.gather_sorted:
+        return _aggregate(g, adj.receivers, adj.senders, adj.weights, adj.num_nodes, True, False)
+    s, r, w = adj.by_sender()
+    return _aggregate(g, r, s, w, adj.num_nodes, False, True)
+
+
+def _forward_native(adj: Adjacency, h):  # rows = receivers (sorted), columns = senders
+    return csr_native(adj.receivers, adj.senders, adj.weights, h, adj.num_nodes)
+
+
+def _transpose_native(adj: Adjacency, g):  # A^T g: rows = senders (sender-sorted layout)
+    s, r, w = adj.by_sender()
+    return csr_native(s, r, w, g, adj.num_nodes)
+
+
+def _use_native(h) -> bool:
+    return h.dtype == jnp.float32
+
+
+def uses_native(h=None) -> bool:
+    """Whether `spmm` on float32 features traced now would run the native CPU kernel
+    (CPU backend, TESSERA_NATIVE not 0, kernel built). For benchmarks and reports."""
+    return native.enabled() and jax.default_backend() == "cpu" and native.load(*KERNEL)
+
+
+def _apply(adj: Adjacency, h):
+    if not _use_native(h):
+        return _forward_jax(adj, h)
+    return native.cpu_or(_forward_native, _forward_jax, adj, h, kernel=KERNEL)
+
+
+def _apply_transpose(adj: Adjacency, g):
+    if not _use_native(g):
+        return _transpose_jax(adj, g)
+    return native.cpu_or(_transpose_native, _transpose_jax, adj, g, kernel=KERNEL)
+
+
+@jax.custom_vjp
+def spmm(adj: Adjacency, h: jax.Array) -> jax.Array:
+    """out[i] = sum_{e: receiver(e)=i} w_e h[sender(e)]  (A h with fixed edge weights).
+
+    On CPU (float32) by the native kernel lib/native/spmm.cc on the receiver-sorted CSR,
+    its VJP A^T g on the sender-sorted layout; elsewhere, or with TESSERA_NATIVE=0, the
+    pure-JAX chunked gather/scatter below. Both give the same values (tests)."""
+    return _apply(adj, h)
+
+
 def _spmm_fwd(adj, h):
-    return spmm(adj, h), adj
+    return _apply(adj, h), adj
 
 
 def _spmm_bwd(adj, g):
     # d h = A^T g: out[s] = sum_e w_e g[r]; edge weights are graph constants (no cotangent).
-    if adj.gather_sorted:
-        return None, _aggregate(g, adj.receivers, adj.senders, adj.weights, adj.num_nodes, True, False)
-    s, r, w = adj.by_sender()
-    return None, _aggregate(g, r, s, w, adj.num_nodes, False, True)
+    return None, _apply_transpose(adj, g)
 
 
 spmm.defvjp(_spmm_fwd, _spmm_bwd)
