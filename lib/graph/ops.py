@@ -114,6 +114,7 @@ def csr_native(rows, cols, weights, h, num_rows: int):
                             vmap_method="sequential")
     out = call(rows.astype(jnp.int32), cols.astype(jnp.int32), weights.astype(jnp.float32),
                h.reshape(h.shape[0], f))
+    out = native.varying_like(out, rows, cols, weights, h)  # inside shard_map
     return out.reshape((num_rows,) + h.shape[1:])
 
 

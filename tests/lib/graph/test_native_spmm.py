@@ -10,7 +10,7 @@ import pytest
 from lib import native
 from lib.graph import build_adjacency, make_graph, spmm, to_dense, to_undirected
 from lib.graph import ops
-from lib.graph.parallel import stack
+from lib.graph.parallel import shard_batch, stack
 
 HAS_CXX = native._compiler() is not None
 needs_kernel = pytest.mark.skipif(not HAS_CXX, reason="no C++ compiler: only the pure-JAX path exists")
@@ -144,3 +144,19 @@ def test_kernel_edge_cases():
     want[2] = 0.5 * h[3]
     np.testing.assert_array_equal(call(rows, cols, w, h, n), want)
     assert call(rows, cols, w, jnp.zeros((n, 0)), n).shape == (n, 0)
+
+
+@needs_kernel
+def test_inside_shard_map():
+    """Per-device graphs and features inside shard_map (the kernel's result typed varying)."""
+    mesh = jax.make_mesh((2,), ("data",))
+    adjs = jax.tree.map(jnp.asarray, stack([build_adjacency(_graph(True, seed=s), "mean", num_edges_pad=2000)
+                                            for s in range(2)]))
+    hs = jnp.asarray(np.random.default_rng(7).standard_normal((2, adjs.num_nodes, 16)), jnp.float32)
+    adjs, hs = shard_batch((adjs, hs), mesh)
+    spec = jax.sharding.PartitionSpec("data")
+    f = jax.shard_map(lambda adj, h: jax.vmap(jax.grad(lambda adj, h: jnp.sum(jnp.cos(spmm(adj, h))), 1))(adj, h),
+                      mesh=mesh, in_specs=(spec, spec), out_specs=spec)
+    (g_nat, g_jax), has = _both(f, adjs, hs)
+    assert has == [True, False]
+    np.testing.assert_allclose(g_nat, g_jax, rtol=1e-5, atol=1e-5)
