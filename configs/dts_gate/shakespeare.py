@@ -12,9 +12,12 @@ from lib.config import parse_arg
 
 
 def get_config(arg=None):
-    c = dts_config(parse_arg(arg, gate="dts").gate, 150)
+    a = parse_arg(arg, gate="dts", steps=150)  # steps=1000: the longer run (results/dts_gate_1000.json)
+    c = dts_config(a.gate, a.steps)
     c.data.source = "tinyshakespeare"
     c.model.num_layers, c.model.d_ff = 2, 256
     c.batch_size, c.warmup, c.eval_every, c.eval_batches, c.checkpoint_every = 16, 15, 15, 4, 50
+    if a.steps > 150:
+        c.eval_every, c.checkpoint_every = 25, 100
     c.log_every = 10
     return c

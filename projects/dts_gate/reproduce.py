@@ -1,6 +1,7 @@
 """Runs gate = dts, switch, top2 on configs/dts_gate/shakespeare.py, writes results/dts_gate.json and the README table.
 
-python -m projects.dts_gate.reproduce [--report-only]
+python -m projects.dts_gate.reproduce [--steps 150] [--report-only]
+(--steps other than 150: results/dts_gate_<steps>.json, runs/dts_gate_<steps>/, README section results_<steps>)
 Claim checked: steps for DTS-Gate to reach Switch's final validation loss (paper: 2.0x fewer).
 """
 from __future__ import annotations
@@ -22,20 +23,23 @@ GATES = ("dts", "switch", "top2")
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="configs/dts_gate/shakespeare.py")
-    ap.add_argument("--root", default="runs/dts_gate")
+    ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--report-only", action="store_true")
     a = ap.parse_args()
+    tag = "" if a.steps == 150 else f"_{a.steps}"
+    results = RESULTS.replace(".json", f"{tag}.json")
     if a.report_only:
-        res = json.load(open(RESULTS))
+        res = json.load(open(results))
     else:
-        res = lm.run_sweep(a.config, {g: f"gate={g}" for g in GATES}, a.root, RESULTS, train.train_and_evaluate)
-    write_report(res)
+        res = lm.run_sweep(a.config, {g: f"gate={g},steps={a.steps}" for g in GATES}, f"runs/dts_gate{tag}",
+                           results, train.train_and_evaluate)
+    write_report(res, tag)
 
 
 LABEL = {"dts": "DTS-Gate (dense -> top-1)", "switch": "Switch (top-1, aux 0.01)", "top2": "GShard top-2 (aux 0.01)"}
 
 
-def write_report(res):
+def write_report(res, tag=""):
     target = res["runs"]["switch"]["final"]["val_bits_per_char"]
     switch_steps = res["runs"]["switch"]["final"]["step"]
     every = res["runs"]["switch"]["config"]["eval_every"]
@@ -66,9 +70,9 @@ def write_report(res):
               "Ours: ~0.1M params, one MoE layer of 8 experts, one seed; validation on 4 x 16 x 64 held-out "
               "characters; target = Switch's validation bits/char at its last step.")
     series = {LABEL[g]: tuple(zip(*r["curves"]["val_bits_per_char"])) for g, r in res["runs"].items()}
-    report.line_plot(series, os.path.join(HERE, "results", "val_bpc.png"), xlabel="step", ylabel="val bits/char")
-    report.replace_section(os.path.join(HERE, "README.md"), "results",
-                           f"{header}\n\n{table}\n\n![val](results/val_bpc.png)")
+    report.line_plot(series, os.path.join(HERE, "results", f"val_bpc{tag}.png"), xlabel="step", ylabel="val bits/char")
+    report.replace_section(os.path.join(HERE, "README.md"), f"results{tag}",
+                           f"{header}\n\n{table}\n\n![val](results/val_bpc{tag}.png)")
 
 if __name__ == "__main__":
     main()
