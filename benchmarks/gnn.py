@@ -4,7 +4,7 @@ cross-entropy over all nodes, plain SGD), same initial weights; the loss traject
 first steps are checked to agree. Also the BiFeat feature-store size and gather+decode
 throughput vs float32.
 
-Timings are interleaved (ours, jraph, PyG, ... per repeat) and reported as medians and
+Timings are interleaved (ours, jraph, PyG, ... per repeat, the order rotating each repeat) and reported as medians and
 ratios, because the machine is shared with other jobs; the 1-minute load average before and
 after each graph is recorded. `ours` is lib.graph's spmm as GCNConv uses it: on CPU the
 native kernel lib/native/spmm.cc (CSR rows = receivers, its VJP on the sender-sorted
@@ -190,10 +190,11 @@ def gcn_bench(n, e, f, c, repeats, check_steps=3, seed=0):
         for k, fn in impls.items():
             losses[k].append(fn())
     times = {k: [] for k in impls}
-    for _ in range(repeats):
-        for k, fn in impls.items():
+    names = list(impls)
+    for i in range(repeats):  # the order rotates, so no one always runs right after PyG (OpenMP spin-waits)
+        for k in names[i % len(names):] + names[:i % len(names)]:
             t0 = time.perf_counter()
-            fn()
+            impls[k]()
             times[k].append(time.perf_counter() - t0)
     med = {k: float(np.median(v)) for k, v in times.items()}
     ref = np.array(losses["ours"])
@@ -258,7 +259,7 @@ def feature_store_bench(n, f, batch, repeats, seed=0):
 
 def to_markdown(res) -> str:
     lines = ["# GNN benchmark (CPU)", "",
-             f"Machine: {res['machine']}. Timings interleaved, medians of "
+             f"Machine: {res['machine']}. Timings interleaved (order rotating per repeat), medians of "
              f"{res['repeats']} repeats; compare the ratios, not absolute times. 'load' is the 1-minute "
              "load average before/after each graph (2 cores: above 2 means the CPU was oversubscribed).", "",
              "## Full-batch 2-layer GCN training step (hidden 16)", "",
