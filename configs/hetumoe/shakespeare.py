@@ -12,10 +12,12 @@ from lib.config import parse_arg
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, gate="switch", a2a="none")
-    c = hetu_config(a.gate, a.a2a, 150)
+    a = parse_arg(arg, gate="switch", a2a="none", steps=150)  # steps=1000: results/hetumoe_1000.json
+    c = hetu_config(a.gate, a.a2a, a.steps)
     c.data.source = "tinyshakespeare"
     c.model.num_layers, c.model.d_ff = 2, 256
     c.batch_size, c.warmup, c.eval_every, c.eval_batches, c.checkpoint_every = 16, 15, 15, 4, 50
+    if a.steps > 150:
+        c.eval_every, c.checkpoint_every = 25, 100
     c.log_every = 10
     return c

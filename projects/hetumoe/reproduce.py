@@ -1,6 +1,8 @@
 """Runs the HetuMoE gate family on configs/hetumoe/shakespeare.py, writes results/hetumoe.json, plots, README table.
 
-python -m projects.hetumoe.reproduce [--config=configs/hetumoe/shakespeare.py] [--gates switch,base] [--report-only]
+python -m projects.hetumoe.reproduce [--config=configs/hetumoe/shakespeare.py] [--gates switch,base] [--steps 150]
+    [--report-only]
+(--steps other than 150: results/hetumoe_<steps>.json, runs/hetumoe_<steps>/, README section results_<steps>)
 Each gate runs in its own workdir under runs/hetumoe/ and is skipped when finished / resumed when interrupted.
 The hierarchical vs flat all_to_all check is projects/hetumoe/a2a_check.py (results/a2a.json); this script puts
 its numbers in the README too when the file exists.
@@ -27,8 +29,9 @@ LABEL = {"switch": "top-1 (Switch)", "gshard": "top-2 (GShard, random 2nd)", "kt
          "expert_choice": "expert-choice (non-causal)"}
 
 
-def run_all(config_path, root, gates):
-    return lm.run_sweep(config_path, {g: f"gate={g}" for g in gates}, root, RESULTS, train.train_and_evaluate)
+def run_all(config_path, root, gates, steps=150, results=RESULTS):
+    return lm.run_sweep(config_path, {g: f"gate={g},steps={steps}" for g in gates}, root, results,
+                        train.train_and_evaluate)
 
 
 def _mean(curve, skip_first=False):
@@ -36,7 +39,7 @@ def _mean(curve, skip_first=False):
     return float(np.mean(xs)) if xs else None
 
 
-def write_report(res):
+def write_report(res, tag=""):
     rows = []
     for g in GATES:
         if g not in res["runs"]:
@@ -63,13 +66,13 @@ def write_report(res):
               "system throughput (>= 15 % over other MoE systems, up to 8.1x over DeepSpeed-MoE), which a CPU "
               "cannot check. Ours: one seed, validation on 4 x 16 x 64 held-out characters.")
     parts = [header, table]
-    for key, fname, ylabel in (("val_bits_per_char", "val_bpc.png", "val bits/char"),
-                               ("train_load_cv", "load_cv.png", "expert load CV (train batch)")):
+    for key, fname, ylabel in (("val_bits_per_char", f"val_bpc{tag}.png", "val bits/char"),
+                               ("train_load_cv", f"load_cv{tag}.png", "expert load CV (train batch)")):
         series = {LABEL[g]: tuple(zip(*r["curves"][key])) for g, r in res["runs"].items() if key in r["curves"]}
         report.line_plot(series, os.path.join(HERE, "results", fname), xlabel="step", ylabel=ylabel)
         parts.append(f"![{fname}](results/{fname})")
-    report.replace_section(os.path.join(HERE, "README.md"), "results", "\n\n".join(parts))
-    if os.path.exists(A2A):
+    report.replace_section(os.path.join(HERE, "README.md"), f"results{tag}", "\n\n".join(parts))
+    if os.path.exists(A2A) and not tag:
         with open(A2A) as f:
             a = json.load(f)
         arows = [{"impl": k, "first": v["first_call_s"], "median": v["median_s"], "tok_s": v["tokens_per_s"]}
@@ -96,16 +99,18 @@ def write_report(res):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="configs/hetumoe/shakespeare.py")
-    ap.add_argument("--root", default="runs/hetumoe")
     ap.add_argument("--gates", default=",".join(GATES))
+    ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--report-only", action="store_true")
     a = ap.parse_args()
+    tag = "" if a.steps == 150 else f"_{a.steps}"
+    results = RESULTS.replace(".json", f"{tag}.json")
     if a.report_only:
-        with open(RESULTS) as f:
+        with open(results) as f:
             res = json.load(f)
     else:
-        res = run_all(a.config, a.root, [g for g in a.gates.split(",") if g])
-    write_report(res)
+        res = run_all(a.config, f"runs/hetumoe{tag}", [g for g in a.gates.split(",") if g], a.steps, results)
+    write_report(res, tag)
 
 
 if __name__ == "__main__":
