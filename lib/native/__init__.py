@@ -57,8 +57,16 @@ def _cpu_flags() -> str:
 
 
 def _cache_dir() -> pathlib.Path:
+    """$TESSERA_CACHE_DIR, else ~/.cache/tessera, else (not writable) the system temp dir."""
     root = os.environ.get("TESSERA_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tessera")
-    return pathlib.Path(root) / "native"
+    path = pathlib.Path(root) / "native"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    return pathlib.Path(tempfile.gettempdir()) / f"tessera-native-{os.getuid() if hasattr(os, 'getuid') else 0}"
 
 
 def _build(name: str, cxx: str) -> pathlib.Path:

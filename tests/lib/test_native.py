@@ -2,6 +2,7 @@
 missing or failing build falls back with a warning instead of an error."""
 
 import shutil
+import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -127,3 +128,11 @@ def test_rules_inside_shard_map_over_columns(flag, monkeypatch):
                           in_specs=P(None, "clients"), out_specs=P(None, "clients"))
         np.testing.assert_allclose(np.asarray(jax.jit(f)(xs))[0], _reference(x, np.ones(200), rule),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_unwritable_cache_falls_back_to_temp_dir(monkeypatch, tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("")
+    monkeypatch.setenv("TESSERA_CACHE_DIR", str(blocker))  # mkdir below a file fails
+    d = native._cache_dir()
+    assert str(d).startswith(tempfile.gettempdir()) and "tessera-native" in d.name
