@@ -8,7 +8,9 @@ from lib import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAMES = {0.0: "β=0 (FedAvg)", 0.5: "β=0.5 (FedStale)", 1.0: "β=1 (FedVARP)"}
-HET = {"shards": "strong (2 label shards / client)", "dirichlet": "Dirichlet α", "iid": "none (IID)"}
+HET = {"shards": "strong (2 label shards / client)", "dirichlet": "Dirichlet α", "iid": "none (IID)",
+       "natural": "natural (LEAF writers)"}
+TITLE = {"mnist": "MNIST", "femnist": "FEMNIST"}
 
 
 def _last(row, k=4):
@@ -16,10 +18,11 @@ def _last(row, k=4):
     return sum(c) / len(c) if c else None
 
 
-def tables() -> str:
-    rows = report.load_results(os.path.join(HERE, "results", "mnist"))
+def tables(dataset: str = "mnist") -> str:
+    """Results of configs/fedstale/<dataset>.py (results/<dataset>/) -> table, claim check, plots."""
+    rows = report.load_results(os.path.join(HERE, "results", dataset))
     if not rows:
-        return "(no results yet)"
+        return "(not run yet)"
     for r in rows:
         r["method"] = NAMES.get(float(r["config"]["beta"]), f"β={r['config']['beta']}")
         r["het"] = HET[r["config"]["partition"]]
@@ -37,7 +40,7 @@ def tables() -> str:
 
     merged = [{"method": m, "het": h, "v": cell((m, h))} for (m, h) in groups]
     c0 = rows[0]["config"]
-    head = (f"MNIST, {c0['num_clients']} clients, Bernoulli participation p = {c0['participation_prob']} "
+    head = (f"{TITLE[dataset]}, {c0['num_clients']} clients, Bernoulli participation p = {c0['participation_prob']} "
             f"({c0['probs']} p), MLP {c0['model']['hidden']}, {c0['total']} rounds x {c0['local']['num_steps']} "
             f"local steps (batch {c0['local']['batch_size']}, lr {c0['local']['lr']}), seeds {seeds} (mean). "
             f"Test accuracy % at the last round (mean of the last 4 evaluations, every {c0['eval_every']} rounds):\n")
@@ -54,7 +57,7 @@ def tables() -> str:
               "|---|---|---|\n" + "\n".join(best))
     walls = [r["final"]["wall_time_s"] for r in rows]
     out = [head, table, f"\nWall time per run: {min(walls):.0f}-{max(walls):.0f} s on 2 shared CPU cores (1 device). "
-           "Config: `configs/fedstale/mnist.py`.\n"]
+           f"Config: `configs/fedstale/{dataset}.py`.\n"]
     for h in hets:
         series = {}
         for r in rows:
@@ -62,9 +65,10 @@ def tables() -> str:
                 cur = [(q["step"], q["test_accuracy"]) for q in r["curve"] if "test_accuracy" in q]
                 series[r["method"]] = ([a for a, _ in cur], [b for _, b in cur])
         tag = [k for k, v in HET.items() if v == h][0]
-        png = os.path.join(HERE, "results", f"mnist_{tag}.png")
-        report.line_plot(series, png, xlabel="round", ylabel="test accuracy", title=f"MNIST, heterogeneity: {tag}")
-        out.append(f"![mnist {tag}](results/mnist_{tag}.png)")
+        png = os.path.join(HERE, "results", f"{dataset}_{tag}.png")
+        report.line_plot(series, png, xlabel="round", ylabel="test accuracy",
+                         title=f"{TITLE[dataset]}, heterogeneity: {tag}")
+        out.append(f"![{dataset} {tag}](results/{dataset}_{tag}.png)")
     return "\n".join(out)
 
 
@@ -93,7 +97,8 @@ def swap_table() -> str:
 
 
 def main():
-    report.replace_section(os.path.join(HERE, "README.md"), "results", tables())
+    report.replace_section(os.path.join(HERE, "README.md"), "results", tables("mnist"))
+    report.replace_section(os.path.join(HERE, "README.md"), "femnist", tables("femnist"))
     report.replace_section(os.path.join(HERE, "README.md"), "swap", swap_table())
 
 
