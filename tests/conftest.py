@@ -18,7 +18,10 @@ def data_root() -> pathlib.Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip `data` tests when the data root is absent, `gpu` tests without a GPU."""
+    """Skip `data` tests when the data root is absent, `gpu` tests without a GPU. Tests
+    marked `slow` go first, so that under pytest-xdist they start early instead of
+    leaving one worker running them alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
     have_data = data_root().is_dir()
     try:
         import jax

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.helpers import REPO, load_checkpoint
 
@@ -22,6 +23,7 @@ def _launch(n, d, workdir):
     return json.load(open(os.path.join(workdir, "final_metrics.json")))
 
 
+@pytest.mark.slow
 def test_two_processes_of_four_devices_equal_one_of_eight(tmp_path):
     multi = _launch(2, 4, tmp_path / "mp")
     single = _launch(1, 8, tmp_path / "sp")

@@ -61,6 +61,7 @@ app.run(train.train_and_evaluate)
 """
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_bit_exact(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     run_main("lamb", CFG, a, *SHORT)
@@ -74,6 +75,7 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path):
     assert metric_rows(a) == metric_rows(b)  # losses, accuracies, lr: every logged step
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path):
     args = [sys.executable, "-m", "projects.lamb.main", f"--config={CFG}", f"--workdir={tmp_path}",
             "--config.total=100000", "--config.checkpoint_every=100000", "--config.log_every=1",
