@@ -23,6 +23,7 @@ import numpy as np
 import optax
 
 from lib import config as config_lib
+from lib import precision
 from lib.config import ConfigError
 from lib.fl import engine, population, runner, tasks
 from lib.fl import participation as part_lib
@@ -48,6 +49,7 @@ def validate(config) -> None:
             raise ConfigError(f"config.cohort={config.cohort} must be in [1, {n - p.eval_clients}] "
                               f"(num_clients - eval_clients: the clients that train)")
     config_lib.positive(config, "cohort")
+    precision.policy(config)
     config_lib.steps(config, "total")
     runner.local_config(config)
     runner.server_optimizer(config)
@@ -88,7 +90,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
     if not 0 < config.cohort <= num_train:
         raise ConfigError(f"config.cohort={config.cohort} must be in [1, {num_train}] for this population "
                           f"({pop.num_clients} clients, {num_eval} held out)")
-    model = MLP(hidden=tuple(config.model.hidden), num_classes=pop.num_classes)
+    prec = precision.policy(config)
+    model = MLP(hidden=tuple(config.model.hidden), num_classes=pop.num_classes, dtype=prec.compute_dtype,
+                param_dtype=prec.param_dtype)
     params = model.init(jax.random.fold_in(jax.random.PRNGKey(config.seed), 17), jnp.asarray(pop.x[:1]))["params"]
 
     def loss_fn(p, xb, yb):
