@@ -40,7 +40,7 @@ BATCH = 4
 
 def make_run(n: int, cohort: int):
     pop = population.synthetic_cached(num_clients=n, seed=0, alpha=1.0, beta=1.0, dim=60, num_classes=10,
-                                      min_samples=2, max_samples=8)
+                                      min_samples=2, max_samples=8, spread=0.5)
     model = MLP(hidden=(32,), num_classes=10)
     params = model.init(jax.random.PRNGKey(0), jnp.asarray(pop.x[:1]))["params"]
 

@@ -16,7 +16,9 @@ def get_config(arg=None):
     # population: "synthetic" (generated from the keys below) or "folder" (population.path)
     c.population = ConfigDict({"kind": "synthetic", "path": config_dict.placeholder(str),
                                "num_clients": 2000, "eval_clients": 200, "min_samples": 2, "max_samples": 8,
-                               "alpha": 1.0, "beta": 1.0, "dim": 60, "num_classes": 10, "data_seed": 0})
+                               "alpha": 1.0, "beta": 1.0, "dim": 60, "num_classes": 10, "data_seed": 0,
+                               # 0 = FedProx's recipe (no labelling rule shared across clients); > 0 adds one
+                               "spread": 0.5})
     c.cohort = 20  # clients per round, drawn uniformly from the training clients
     c.model = ConfigDict({"hidden": (32,)})  # () = multinomial logistic regression (FedProx's model)
     c.local = ConfigDict({"batch_size": 4, "mode": "epochs", "num_steps": 1, "num_epochs": 1,

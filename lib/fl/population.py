@@ -165,11 +165,15 @@ def pad_size(pop: Population, batch_size: int, cap: int | None = None) -> int:
 
 def synthetic_population(path: str, num_clients: int, *, seed: int = 0, alpha: float = 1.0, beta: float = 1.0,
                          dim: int = 60, num_classes: int = 10, min_samples: int = 2, max_samples: int = 8,
-                         chunk: int = 10_000) -> Population:
+                         spread: float = 0.0, chunk: int = 10_000) -> Population:
     """Writes FedProx's Synthetic(alpha, beta) for `num_clients` clients to `path` and loads it.
 
     Per client k: u_k ~ N(0, alpha), B_k ~ N(0, beta), W_k ~ N(u_k, 1) [dim x C],
     b_k ~ N(u_k, 1), v_k ~ N(B_k, 1) [dim], x ~ N(v_k, diag(j^-1.2)), y = argmax(W_k^T x + b_k).
+    In that recipe the clients share no labelling rule, so a global model cannot predict
+    clients it has not seen (fine for 30 clients evaluated on their own data, not for a
+    population evaluated on held-out clients). spread > 0 adds one: W_k ~ N(W_0 + u_k, spread^2),
+    b_k ~ N(b_0 + u_k, spread^2) with W_0, b_0 ~ N(0, 1) drawn once; spread = 0 is FedProx's.
     Sizes are uniform in [min_samples, max_samples] (cross-device clients hold a few samples).
     Chunk c of clients uses its own generator (seed, c), so the file is the same for any chunk
     order; the folder is written under a temporary name and renamed when complete."""
@@ -185,14 +189,18 @@ def synthetic_population(path: str, num_clients: int, *, seed: int = 0, alpha: f
     x = np.lib.format.open_memmap(os.path.join(tmp, "x.npy"), "w+", np.float32, (t, dim))
     y = np.lib.format.open_memmap(os.path.join(tmp, "y.npy"), "w+", np.int32, (t,))
     sd = np.sqrt(np.arange(1, dim + 1) ** -1.2)
+    shared = np.random.default_rng([seed, 3])
+    w0 = shared.normal(0, 1, (dim, num_classes)) if spread else 0.0
+    b0 = shared.normal(0, 1, num_classes) if spread else 0.0
+    scale = spread or 1.0
     for c0 in range(0, num_clients, chunk):
         c1 = min(num_clients, c0 + chunk)
         rng = np.random.default_rng([seed, 2, c0])
         m = c1 - c0
         u = rng.normal(0, np.sqrt(alpha), m)
         bk = rng.normal(0, np.sqrt(beta), m)
-        w = rng.normal(u[:, None, None], 1, (m, dim, num_classes)).astype(np.float32)
-        b = rng.normal(u[:, None], 1, (m, num_classes)).astype(np.float32)
+        w = (w0 + rng.normal(u[:, None, None], scale, (m, dim, num_classes))).astype(np.float32)
+        b = (b0 + rng.normal(u[:, None], scale, (m, num_classes))).astype(np.float32)
         v = rng.normal(bk[:, None], 1, (m, dim))
         owner = np.repeat(np.arange(m), sizes[c0:c1])
         xs = (v[owner] + rng.normal(0, 1, (len(owner), dim)) * sd).astype(np.float32)

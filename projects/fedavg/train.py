@@ -63,7 +63,7 @@ def load_population(config) -> population.Population:
         return population.load(p.path)
     return population.synthetic_cached(num_clients=p.num_clients, seed=p.data_seed, alpha=p.alpha, beta=p.beta,
                                        dim=p.dim, num_classes=p.num_classes, min_samples=p.min_samples,
-                                       max_samples=p.max_samples)
+                                       max_samples=p.max_samples, spread=p.spread)
 
 
 def held_out(pop: population.Population, num_eval: int) -> tuple[np.ndarray, np.ndarray]:
