@@ -1,7 +1,7 @@
 """Training a character-level MoE transformer LM: the run shared by the MoE projects.
 
 `train_and_evaluate(config, workdir)` builds data (lib.data.text), the model
-(lib.models.transformer with lib.moe layers), AdamW, and hands a jitted step to lib.train.run.
+(lib.moe.model), AdamW, and hands a jitted step to lib.train.run.
 
 State (all checkpointed, so resume is bit-exact): step, params, opt_state, moe_state (loss-free
 router biases, updated after the optimizer step and never seen by it), rng (the base key; the
@@ -25,7 +25,7 @@ from lib import config as config_lib
 from lib import mesh as mesh_lib
 from lib import train as train_lib
 from lib.data import text as text_data
-from lib.models.transformer import TransformerLM
+from lib.moe.model import MoETransformerLM
 from lib.moe import layer as moe_layer
 from lib.moe import metrics as moe_metrics
 from lib.moe import parallel as moe_parallel
@@ -70,7 +70,7 @@ def validate(config):
 
 def make_model(config, vocab_size, spec, par):
     m = config.model
-    return TransformerLM(vocab_size=vocab_size, d_model=m.d_model, num_heads=m.num_heads,
+    return MoETransformerLM(vocab_size=vocab_size, d_model=m.d_model, num_heads=m.num_heads,
                          num_layers=m.num_layers, d_ff=m.d_ff, max_len=m.seq_len, moe=spec,
                          moe_every=m.moe_every, parallel=par)
 
