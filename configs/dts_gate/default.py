@@ -27,7 +27,7 @@ SWITCH_FRACTION = 0.6  # top-1 from this fraction of the run on (placeholder, se
 def dts_config(gate: str, total: int):
     if gate not in GATES:
         raise ConfigError(f"config arg gate={gate!r}; allowed: {GATES}")
-    c = default_config("dts_gate")
+    c = default_config(project="dts_gate")
     c.moe.aux_weight = 0.01
     c.total = total
     if gate == "dts":

@@ -21,7 +21,7 @@ def hetu_config(gate: str, a2a: str, total: int):
         raise ConfigError(f"config arg gate={gate!r}; allowed: {GATES}")
     if a2a not in ("none", "flat", "hierarchical"):
         raise ConfigError(f"config arg a2a={a2a!r}; allowed: ('none', 'flat', 'hierarchical')")
-    c = default_config("hetumoe")
+    c = default_config(project="hetumoe")
     c.total = total
     c.moe.router, c.moe.k = gate, K[gate]
     c.moe.d_ff = ACTIVE_FF // K[gate]

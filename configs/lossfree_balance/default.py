@@ -16,7 +16,7 @@ BALANCE = ("lossfree", "aux", "none")
 def balance_config(balance: str):
     if balance not in BALANCE:
         raise ConfigError(f"config arg balance={balance!r}; allowed: {BALANCE}")
-    c = default_config("lossfree_balance")
+    c = default_config(project="lossfree_balance")
     if balance == "lossfree":
         c.moe.router = "lossfree"
         # bias_rate u: 1e-3 in Wang et al. for long runs; larger here for a few hundred steps

@@ -93,6 +93,10 @@ def validate(config, *, router_state: bool = True):
                 "model.d_ff", "lr", "eval_batches"):
         config_lib.positive(config, key)
     config_lib.divisible(config, "model.d_model", config.model.num_heads, "model.num_heads must divide it")
+    config_lib.positive(config, "total")
+    config_lib.positive(config, "warmup", allow_zero=True)
+    if config.warmup >= max(2, config.total):  # the cosine decay needs steps after the warmup
+        raise config_lib.ConfigError(f"config.warmup={config.warmup} must be below config.total={config.total}")
     spec = moe_spec(config)
     if spec.router.has_state and not router_state:
         raise MoEConfigError("moe.router", config.moe.router,

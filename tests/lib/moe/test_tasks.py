@@ -29,3 +29,15 @@ def test_stateful_router_only_where_the_trainer_updates_it(no_compiles):
     with pytest.raises(MoEConfigError, match="without state: the p trainer"):
         tasks.validate(c, router_state=False)
     assert no_compiles == []
+
+
+def test_warmup_must_end_before_total(no_compiles):
+    from lib.config import ConfigError
+
+    c = tasks.default_config("p")
+    c.total, c.warmup = 5, 5
+    with pytest.raises(ConfigError, match="warmup=5 must be below config.total=5"):
+        tasks.validate(c)
+    c.warmup = 4
+    tasks.validate(c)
+    assert no_compiles == []
