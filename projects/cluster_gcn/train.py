@@ -2,8 +2,9 @@
 
 mode='cluster': METIS splits the graph into `num_parts` clusters once; every epoch the clusters
 are shuffled and taken `clusters_per_batch` at a time; a batch is the induced subgraph of their
-union (the between-cluster edges among the chosen clusters are kept; lib.graph.sampling
-.ClusterSampler, batches built by lib.graph.sampling.ClusterBatches), normalised per batch as Ã = (D+I)^-1 (A+I) + λ diag(Ã) (diagonal enhancement,
+union (the between-cluster edges among the chosen clusters are kept), built by
+lib.graph.sampling.ClusterBatches on ClusterSampler and normalised per batch as
+Ã = (D+I)^-1 (A+I) + λ diag(Ã) (diagonal enhancement,
 lib.graph.norm 'cluster_gcn'). The loss is the mean cross-entropy over the training nodes in
 the batch. `batches_per_step` batches are stacked per step (gradient of their pooled loss); with
 `config.mesh` set their leading axis is sharded over the mesh axis 'data' (data parallel).

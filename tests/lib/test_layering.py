@@ -1,5 +1,5 @@
-"""lib keeps one direction: no import cycle between lib areas (folders, and the top-level modules),
-and lib never imports projects or configs."""
+"""Imports run one way: no import cycle between lib areas (folders, and the top-level modules), lib
+never imports projects or configs, and a config imports only lib and its own project's configs."""
 import ast
 import os
 
@@ -84,3 +84,21 @@ def test_lib_areas_import_one_way():
 def test_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": {"c"}}) is None
+
+
+def test_configs_stand_alone():
+    """configs/<name>/*.py import from lib or configs.<name> only: editing one project's config never
+    changes another's, and a fork's configs carry no other project's name."""
+    bad = []
+    configs = os.path.join(REPO, "configs")
+    for name in sorted(os.listdir(configs)):
+        folder = os.path.join(configs, name)
+        if not os.path.isdir(folder) or name.startswith("__"):
+            continue
+        for f in sorted(os.listdir(folder)):
+            if f.endswith(".py"):
+                for mod in _imports(os.path.join(folder, f), f"configs.{name}"):
+                    top = mod.split(".")
+                    if top[0] == "projects" or (top[0] == "configs" and len(top) > 1 and top[1] != name):
+                        bad.append(f"configs/{name}/{f} imports {mod}")
+    assert not bad, bad
