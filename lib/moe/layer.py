@@ -41,7 +41,7 @@ class MoESpec:
         return D.resolve(self.dispatch)
 
     def validate(self, tokens: int | None = None) -> "MoESpec":
-        self.mode  # noqa: B018 - an unknown dispatch is a named error here
+        _ = self.mode  # an unknown dispatch is a named error here
         if not self.capacity_factor > 0:
             raise MoEConfigError("moe.capacity_factor", self.capacity_factor, "> 0")
         if self.d_ff < 1 or self.num_groups < 1 or self.tile < 1:
