@@ -3,8 +3,9 @@
 Expert parameters: {'w1': [E, d, f], 'w2': [E, f, d]}; expert(x) = gelu(x @ w1) @ w2.
 
 Capacity convention (one, for every router that has no rule of its own): C = ceil(cf * T * k / E) per
-routing group (`RouterSpec.capacity`; GShard/Switch's convention). Priority: slot 0 of every token before slot 1 of any token, tokens in order
-within a slot; slots past capacity are dropped (their combine weight becomes 0).
+routing group (`RouterSpec.capacity`; GShard/Switch's convention). Priority: slot 0 of every token before
+slot 1 of any token, tokens in order within a slot; slots past capacity are dropped (their combine weight
+becomes 0).
 
 Implementations (`IMPLS`, the accepted values of `moe.dispatch`; `MODES` maps each to a `DispatchMode`,
 resolved once per layer spec by `resolve`):

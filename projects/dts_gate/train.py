@@ -37,9 +37,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                                       state["moe_state"], batch, step, key)
         tau = routers.dts_temperature(router, step)  # the temperature this step routed with
         metrics = {**tasks.train_metrics(out, schedule(step)), "tau": tau}
-        new = {"step": step + 1, "params": params, "opt_state": opt_state, "moe_state": state["moe_state"],
-               "rng": state["rng"], "tau": tau.astype(jnp.float32)}
-        return new, metrics
+        return {**state, "step": step + 1, "params": params, "opt_state": opt_state,
+                "tau": tau.astype(jnp.float32)}, metrics
 
     return train_lib.run(config, workdir, state=state, step_fn=train_step, batch_fn=task.batch_fn,
                          num_steps=config.total, eval_fn=tasks.make_eval(task, config),

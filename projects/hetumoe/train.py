@@ -35,9 +35,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
         key = jax.random.fold_in(state["rng"], step)
         params, opt_state, out = tasks.optimizer_step(task.model, tx, state["params"], state["opt_state"],
                                                       state["moe_state"], batch, step, key)
-        new = {"step": step + 1, "params": params, "opt_state": opt_state, "moe_state": state["moe_state"],
-               "rng": state["rng"]}
-        return new, tasks.train_metrics(out, schedule(step))
+        return ({**state, "step": step + 1, "params": params, "opt_state": opt_state},
+                tasks.train_metrics(out, schedule(step)))
 
     return train_lib.run(config, workdir, state=state, step_fn=train_step, batch_fn=task.batch_fn,
                          num_steps=config.total, eval_fn=tasks.make_eval(task, config),

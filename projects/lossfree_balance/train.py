@@ -49,9 +49,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         moe_state = update_router_state(task.spec, state["moe_state"], out.intermediates, step)
         metrics = tasks.train_metrics(out, schedule(step))
         metrics["bias_norm"] = optax.global_norm(moe_state)  # 0 without a bias
-        new = {"step": step + 1, "params": params, "opt_state": opt_state, "moe_state": moe_state,
-               "rng": state["rng"]}
-        return new, metrics
+        return {**state, "step": step + 1, "params": params, "opt_state": opt_state, "moe_state": moe_state}, metrics
 
     return train_lib.run(config, workdir, state=state, step_fn=train_step, batch_fn=task.batch_fn,
                          num_steps=config.total, eval_fn=tasks.make_eval(task, config),
