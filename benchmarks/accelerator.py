@@ -216,7 +216,61 @@ def moe_layer(smoke: bool) -> dict:
     return out
 
 
-SECTIONS = {"fl_round": fl_round, "aggregators": aggregators, "gcn": gcn, "moe_layer": moe_layer}
+def moe_lm(smoke: bool) -> dict:
+    """Training-step throughput of configs/lossfree_balance/large.py (d 1024, 8 MoE layers, 8 experts
+    top-2, seq 512, bf16): tokens/s, model TFLOP/s (lib.moe.tasks.flops_per_token) and MFU."""
+    import optax
+
+    from configs.lossfree_balance import large
+    from lib import perf
+    from lib.moe import tasks
+    from projects.lossfree_balance.train import update_router_state
+
+    variants = [("capacity", "none")] if smoke else [("capacity", "none"), ("dropless_ragged", "none"),
+                                                      ("dropless_tiles", "none"), ("capacity", "dots")]
+    out = {"rows": []}
+    for dispatch, remat in variants:
+        c = large.get_config()
+        c.moe.dispatch, c.model.remat = dispatch, remat
+        if smoke:
+            c.model.d_model, c.model.num_heads, c.model.num_layers, c.model.d_ff, c.model.seq_len = 64, 4, 2, 128, 64
+            c.batch_size = 2
+        task = tasks.load_task(c)
+        tx, _ = tasks.optimizer(c)
+
+        @jax.jit
+        def step(params, opt_state, moe_state, batch, i):
+            key = jax.random.fold_in(task.rng, i)
+            params, opt_state, o = tasks.optimizer_step(task.model, tx, params, opt_state, moe_state, batch, i, key)
+            return params, opt_state, update_router_state(task.spec, moe_state, o.intermediates, i), o.loss
+
+        st = {"p": task.params, "o": tx.init(task.params), "m": task.moe_state, "i": 0}
+        batch = jax.tree.map(jnp.asarray, task.batch_fn(0))
+
+        def run():
+            st["p"], st["o"], st["m"], loss = step(st["p"], st["o"], st["m"], batch, jnp.int32(st["i"]))
+            st["i"] += 1
+            jax.block_until_ready(loss)
+            return float(loss)
+
+        t = time.perf_counter()
+        first_loss = run()
+        compile_s = time.perf_counter() - t
+        med, _ = _median_time(run, 2 if smoke else 8)
+        tokens = c.batch_size * c.model.seq_len
+        fpt = tasks.flops_per_token(c, task.corpus.vocab_size)
+        u = perf.utilisation(fpt, tokens / med, c.compute_dtype)
+        row = {"dispatch": dispatch, "remat": remat, "params_m": sum(a.size for a in jax.tree.leaves(st["p"])) / 1e6,
+               "tokens_per_step": tokens, "step_s": med, "tokens_per_s": tokens / med, "first_step_s": compile_s,
+               "flops_per_token_g": fpt / 1e9, "first_loss": first_loss, **u}
+        out["rows"].append(row)
+        print(f"  moe_lm {dispatch}/{remat}: {row['tokens_per_s']:.0f} tokens/s, {u['model_tflops_per_s']:.1f} TFLOP/s, "
+              f"MFU {u['mfu']}", flush=True)
+        del st, task
+    return out
+
+
+SECTIONS = {"fl_round": fl_round, "aggregators": aggregators, "gcn": gcn, "moe_layer": moe_layer, "moe_lm": moe_lm}
 
 
 def _device_label() -> str:
@@ -265,6 +319,16 @@ def markdown(res: dict) -> str:
             cell = lambda n: f"{r[n]['tflops']:.0f}" if "tflops" in r.get(n, {}) else "err"  # noqa: E731
             lines.append(f"| {r['tokens']} | {r['d_model']} | {r['d_ff']} | {cell('capacity')} | "
                          f"{cell('dropless_tiles')} | {cell('dropless_ragged')} | {cell('dense_floor')} |")
+        lines.append("")
+    if "moe_lm" in s and "rows" in s["moe_lm"]:
+        lines += ["### MoE LM training step (configs/lossfree_balance/large.py: d 1024, 8 MoE layers, 8 experts "
+                  "top-2, seq 512, bf16)", "",
+                  "| dispatch | remat | params (M) | tokens/step | step (ms) | tokens/s | model TFLOP/s | MFU |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in s["moe_lm"]["rows"]:
+            mfu = f"{100 * r['mfu']:.1f} %" if r.get("mfu") else "n/a (peak unknown)"
+            lines.append(f"| {r['dispatch']} | {r['remat']} | {r['params_m']:.0f} | {r['tokens_per_step']} | "
+                         f"{r['step_s'] * 1e3:.1f} | {r['tokens_per_s']:.0f} | {r['model_tflops_per_s']:.1f} | {mfu} |")
         lines.append("")
     for name, v in s.items():
         if isinstance(v, dict) and "error" in v and len(v) <= 2:

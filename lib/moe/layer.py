@@ -140,6 +140,9 @@ class MoEFFN(nn.Module):
         key = self.make_rng("route") if (self.spec.router.needs_key and train) else None
         ids = None if token_ids is None else token_ids.reshape(-1)
         xt = x.reshape(-1, d).astype(self.dtype)
+        # expert matmuls in the compute dtype; the router weight stays float32, so the router's
+        # logits (x @ router, promoted) and its softmax are float32 (bf16 ties flip top-k choices)
+        params = {**params, "w1": params["w1"].astype(self.dtype), "w2": params["w2"].astype(self.dtype)}
         if self.parallel is None:
             y, aux = moe_ffn(self.spec, params, state, xt, key=key, step=step, token_ids=ids, train=train)
         else:
@@ -149,4 +152,4 @@ class MoEFFN(nn.Module):
         if "index" in aux:
             self.sow("intermediates", "index", aux.pop("index").reshape(b, l, -1))
             self.sow("intermediates", "mask", aux.pop("mask").reshape(b, l, -1))
-        return y.reshape(b, l, d), aux
+        return y.reshape(b, l, d).astype(x.dtype), aux

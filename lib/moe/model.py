@@ -6,6 +6,10 @@ the others a dense GELU FFN. Returns (logits [B, L, V], aux) where aux holds the
 auxiliary loss, the per-MoE-layer expert load [n_moe, E] and the mean dropped fraction. Routing
 traces and loads are sown into 'intermediates' under `block<i>/moe`; router state lives in the
 'moe_state' collection.
+
+`dtype` is the compute dtype of the blocks and the residual stream (parameters stay float32; the
+router's logits and softmax and the logits returned for the loss are float32); `remat` is a
+lib.models.transformer.REMAT policy applied to every block.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from lib.models.transformer import Block, DenseFFN
+from lib.models.transformer import DenseFFN, remat_block
 from lib.moe.layer import MoEFFN, MoESpec
 
 
@@ -29,23 +33,27 @@ class MoETransformerLM(nn.Module):
     moe: MoESpec | None = None
     moe_every: int = 2
     parallel: Any = None  # a lib.moe.parallel.ExpertParallel for expert parallelism
+    dtype: Any = jnp.float32
+    remat: str = "none"
 
     @nn.compact
     def __call__(self, ids, *, step=0, train: bool = True):
         b, l = ids.shape
         x = nn.Embed(self.vocab_size, self.d_model, name="embed")(ids)
-        x = x + self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.d_model))[:l]
+        x = (x + self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.d_model))[:l]).astype(self.dtype)
+        block = remat_block(self.remat)
         auxes = []
         for i in range(self.num_layers):
             if self.moe is not None and i % self.moe_every == self.moe_every - 1:
-                ffn = functools.partial(MoEFFN, self.moe, parallel=self.parallel)
-                x, aux = Block(self.num_heads, ffn, "moe", name=f"block{i}")(x, token_ids=ids, step=step,
-                                                                             train=train)
+                ffn = functools.partial(MoEFFN, self.moe, parallel=self.parallel, dtype=self.dtype)
+                x, aux = block(self.num_heads, ffn, "moe", ffn_context=True, dtype=self.dtype,
+                               name=f"block{i}")(x, ids, step, train)
                 auxes.append(aux)
             else:
-                x, _ = Block(self.num_heads, functools.partial(DenseFFN, self.d_ff), name=f"block{i}")(x)
-        x = nn.LayerNorm(use_bias=False, name="ln_f")(x)
-        logits = nn.Dense(self.vocab_size, use_bias=False, name="head")(x)
+                ffn = functools.partial(DenseFFN, self.d_ff, dtype=self.dtype)
+                x, _ = block(self.num_heads, ffn, dtype=self.dtype, name=f"block{i}")(x, ids, step, train)
+        x = nn.LayerNorm(use_bias=False, name="ln_f", dtype=self.dtype)(x)
+        logits = nn.Dense(self.vocab_size, use_bias=False, name="head", dtype=self.dtype)(x).astype(jnp.float32)
         if not auxes:
             z = jnp.zeros(())
             return logits, {"moe_loss": z, "dropped_fraction": z}

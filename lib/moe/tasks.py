@@ -28,11 +28,13 @@ import optax
 from ml_collections import ConfigDict, config_dict
 
 from lib import config as config_lib
+from lib import precision
 from lib import mesh as mesh_lib
 from lib.data import text as text_data
 from lib.moe import layer as moe_layer
 from lib.moe import metrics as moe_metrics
 from lib.moe import parallel as moe_parallel
+from lib.models.transformer import REMAT
 from lib.moe.model import MoETransformerLM
 from lib.moe.routers import MoEConfigError
 
@@ -49,7 +51,10 @@ def default_config(project: str) -> ConfigDict:
     c.data_dir = config_dict.placeholder(str)
     c.mesh = (("data", -1),)
     c.model = ConfigDict({"d_model": 64, "num_heads": 4, "num_layers": 2, "d_ff": 128, "seq_len": 64,
-                          "moe_every": 2})
+                          "moe_every": 2,
+                          "remat": "none"})  # none | block | dots: jax.checkpoint policy of every block
+    c.param_dtype = "float32"  # master weights and AdamW state
+    c.compute_dtype = "float32"  # float32 | bfloat16 (router softmax, loss, optimizer stay float32)
     c.moe = ConfigDict({
         "router": "topk",  # a name in lib.moe.routers.ROUTERS
         "num_experts": 8, "k": 2,
@@ -93,6 +98,11 @@ def validate(config, *, router_state: bool = True):
                 "model.d_ff", "lr", "eval_batches"):
         config_lib.positive(config, key)
     config_lib.divisible(config, "model.d_model", config.model.num_heads, "model.num_heads must divide it")
+    prec = precision.policy(config)
+    if prec.param_dtype != jnp.float32:
+        raise config_lib.ConfigError(f"config.param_dtype={config.param_dtype!r}: the MoE LM keeps float32 master "
+                                     "weights (set compute_dtype for bf16 math)")
+    config_lib.choice(config, "model.remat", REMAT)
     config_lib.positive(config, "total")
     config_lib.positive(config, "warmup", allow_zero=True)
     if config.warmup >= max(2, config.total):  # the cosine decay needs steps after the warmup
@@ -118,7 +128,29 @@ def make_model(config, vocab_size: int, spec, par) -> MoETransformerLM:
     m = config.model
     return MoETransformerLM(vocab_size=vocab_size, d_model=m.d_model, num_heads=m.num_heads,
                             num_layers=m.num_layers, d_ff=m.d_ff, max_len=m.seq_len, moe=spec,
-                            moe_every=m.moe_every, parallel=par)
+                            moe_every=m.moe_every, parallel=par, dtype=precision.policy(config).compute_dtype,
+                            remat=m.get("remat", "none"))
+
+
+def flops_per_token(config, vocab_size: int) -> float:
+    """Training FLOPs per token counted from the model: 3 x the forward matmul FLOPs (backward = 2
+    forward). Forward per token and layer: attention projections 2 * 4 d^2, scores and weighted
+    sum 2 * 2 * L * d (full L x L, the usual convention, though half is masked); a dense FFN
+    2 * 2 d d_ff; an MoE FFN 2 * d E (router) + k * 2 * 2 d d_e (the k experts a token visits,
+    d_e the expert width). Plus the output head 2 d V. Embedding lookups and norms are not
+    counted; recomputation (remat) is not useful work and is not counted either."""
+    m, e = config.model, config.moe
+    d, seq = m.d_model, m.seq_len
+    spec = moe_spec(config)
+    d_e = spec.d_ff
+    fwd = 2 * d * vocab_size
+    for i in range(m.num_layers):
+        fwd += 2 * 4 * d * d + 2 * 2 * seq * d
+        if i % m.moe_every == m.moe_every - 1:
+            fwd += 2 * d * e.num_experts + spec.router.k * 2 * 2 * d * d_e
+        else:
+            fwd += 2 * 2 * d * m.d_ff
+    return 3.0 * fwd
 
 
 class Task(NamedTuple):
