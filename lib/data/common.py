@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+from lib.errors import TesseraError
 
-class DataError(ValueError):
+
+class DataError(TesseraError, ValueError):
     """A data file is malformed; the message names the file and what was expected."""
 
 

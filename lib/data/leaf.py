@@ -18,11 +18,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lib.data.common import DataError
+
 FORMAT = ('LEAF JSON: {"users": [...], "num_samples": [...], '
           '"user_data": {user: {"x": [...], "y": [...]}}} (https://github.com/TalwalkarLab/leaf)')
 
 
-class LeafError(ValueError):
+class LeafError(DataError):
     """A LEAF file is missing or malformed; the message names the file."""
 
 

@@ -39,12 +39,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lib.config import ConfigError
 from lib.fl import _select as sel
 
 _HI = jax.lax.Precision.HIGHEST
 
 
-class AggregatorConfigError(ValueError):
+class AggregatorConfigError(ConfigError):
     """Unknown rule name or parameters the rule cannot run with."""
 
 

@@ -22,13 +22,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-try:  # the lead's config errors, when present, so one `except ConfigError` catches ours too
-    from lib.config import ConfigError as _Base  # type: ignore
-except Exception:  # pragma: no cover - foundation not there yet
-    _Base = ValueError
+from lib.config import ConfigError
 
 
-class MoEConfigError(_Base):
+class MoEConfigError(ConfigError):
     """Bad MoE configuration: names the key, the value and what is allowed."""
 
     def __init__(self, key: str, value: Any, allowed: str):
