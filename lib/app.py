@@ -133,6 +133,16 @@ def _config_path(argv) -> str | None:
     return None
 
 
+def _innermost_named(e: BaseException | None):
+    found, seen = None, set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, errors.TesseraError):
+            found = e
+        e = e.__cause__ or e.__context__
+    return found
+
+
 def _parse_flags(argv):
     """absl's parser, with bad `--config` files and `--config.*` overrides reported as one
     line (exit code 2), not a traceback."""
@@ -142,13 +152,11 @@ def _parse_flags(argv):
                                  "configs/<project>/default.py, relative to the repository root)"))
     try:
         return flags.FLAGS(argv)
-    except errors.TesseraError as e:  # raised by get_config (e.g. a bad `:key=value` argument)
-        fail(e)
-    except flags.Error as e:
-        cause = e.__cause__ or e.__context__
-        if isinstance(cause, errors.TesseraError):
-            fail(cause)
-        fail(ConfigError(f"bad flag: {e}"))
+    except (errors.TesseraError, flags.Error) as e:
+        # get_config's own error (e.g. a bad `:key=value` argument); config_flags re-raises
+        # it with a traceback as its message, so the original is found in the chain
+        first = _innermost_named(e)
+        fail(first if first is not None else ConfigError(f"bad flag: {e}"))
     except (AttributeError, KeyError) as e:  # override of a key the (locked) config lacks
         bad = [a.split("=")[0] for a in argv[1:] if a.startswith("--config.")]
         msg = " ".join(str(e).replace("\\n", " ").replace("'", " ").replace("\\", "").split())

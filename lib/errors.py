@@ -22,7 +22,15 @@ class TesseraError(Exception):
 
 
 class NonFiniteError(TesseraError, FloatingPointError):
-    """Training produced NaN/inf; the message names the step and what went non-finite."""
+    """Training produced NaN/inf; the message names the step and what went non-finite.
+
+    `step`, when given, is the first step whose state is not good (the state at that step
+    or an update from it produced the non-finite values): lib.train keeps checkpoints
+    before it and sets aside the others."""
+
+    def __init__(self, message: str = "", step: int | None = None):
+        super().__init__(message)
+        self.step = step
 
 
 class WorkdirError(TesseraError):

@@ -137,9 +137,11 @@ class _Stop:
             if s >= bad_step:
                 self.ckpt.set_aside(s, "nonfinite", f"holds the state of step {s}, which went non-finite")
         good = self.ckpt.latest_step()
-        where = f"step {good} in {self.ckpt.directory}" if good is not None else "none"
-        raise cls(f"{what}; the run stops and saves nothing from it. Last good checkpoint: {where}. "
-                  "Lower the learning rate (or fix the input) and rerun; the run resumes from that checkpoint.")
+        if good is None:
+            raise cls(f"{what}; the run stops and saves nothing from it. Last good checkpoint: none "
+                      "(a rerun starts from step 0). Lower the learning rate (or fix the input) and rerun.")
+        raise cls(f"{what}; the run stops and saves nothing from it. Last good checkpoint: step {good} in "
+                  f"{self.ckpt.directory}. Lower the learning rate (or fix the input) and rerun: it resumes there.")
 
 
 def run(config, workdir: str, *, state: dict, step_fn: Callable, num_steps: int,

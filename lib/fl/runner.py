@@ -24,6 +24,12 @@ def participation(config, label_counts) -> part_lib.Participation:
     """The participation model; heterogeneous probabilities follow FedAU's recipe."""
     name = config_lib.choice(config, "participation", part_lib.NAMES)
     n = config.num_clients
+    for key, lo in (("participation_floor", 0.0), ("participation_prob", 0.0)):
+        v = config.get(key)
+        if v is not None and v != 0 and not (isinstance(v, (int, float)) and lo < v <= 1):
+            raise config_lib.ConfigError(f"config.{key}={v!r} is a probability: it must be in (0, 1]")
+    if config.get("participation_floor") == 0 and name != "uniform" and not config.get("participation_prob"):
+        raise config_lib.ConfigError("config.participation_floor=0 lets a client never take part; use a value in (0, 1]")
     probs = None
     if name != "uniform":
         rng = np.random.default_rng(config.seed + 1000)
@@ -78,7 +84,7 @@ def run(config, workdir: str, sim: engine.Simulation, data, state, eval_fn, desc
     def step_fn(st, _):
         st = engine.put_state(sim, st)  # a restored checkpoint arrives on one device
         new, m = round_jit(st, data, hp)
-        engine.check_round(sim, jax.device_get(m))
+        engine.check_round(sim, jax.device_get(m), lambda idx: engine.global_model_losses(sim, st, data, idx, hp))
         return new, m
 
     state = engine.put_state(sim, state)

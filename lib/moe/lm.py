@@ -54,6 +54,15 @@ def validate(config):
                 "model.d_ff", "lr", "eval_batches"):
         config_lib.positive(config, key)
     config_lib.divisible(config, "model.d_model", config.model.num_heads, "model.num_heads must divide it")
+    config_lib.positive(config, "total")
+    config_lib.positive(config, "warmup", allow_zero=True)
+    if config.warmup > config.total:
+        raise config_lib.ConfigError(f"config.warmup={config.warmup} must be <= config.total={config.total}")
+    mesh_lib.make_mesh(config.mesh)  # a malformed mesh is named even when it is not used
+    if not config.moe.expert_parallel and tuple(map(tuple, config.mesh)) != (("data", -1),):
+        raise config_lib.ConfigError(
+            f"config.mesh={config.mesh!r} is used only with config.moe.expert_parallel=True; without it the "
+            "model runs on one device")
     spec = moe_spec(config)
     tokens = config.batch_size * config.model.seq_len
     spec.validate(tokens)
@@ -89,7 +98,8 @@ def update_router_state(spec, moe_state, inter, step):
 def train_and_evaluate(config, workdir: str) -> dict:
     spec, par = validate(config)
     corpus = text_data.make_corpus(config.data.source, config_lib.data_dir(config),
-                                   config.data.val_fraction, config.data.get("max_chars") or None)
+                                   config.data.val_fraction, config.data.get("max_chars") or None,
+                                   seq_len=config.model.seq_len, batch_size=config.batch_size)
     model = make_model(config, corpus.vocab_size, spec, par)
     b, l = config.batch_size, config.model.seq_len
     root = jax.random.PRNGKey(config.seed)
