@@ -18,7 +18,7 @@ class MissingDataError(DataError, FileNotFoundError):
 def require_file(path: str, dataset: str, fmt: str, source: str) -> str:
     if not os.path.isfile(path):
         raise MissingDataError(
-            f"{dataset}: file not found: {path}\n  expected format: {fmt}\n  published at: {source}\n"
-            "  set --config.data_dir or $TESSERA_DATA_DIR to the folder holding it (see README 'Data')."
+            f"{dataset}: file not found: {path}; expected format: {fmt}; published at: {source}; "
+            "set --config.data_dir or $TESSERA_DATA_DIR to the folder holding it (see README 'Data')"
         )
     return path

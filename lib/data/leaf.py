@@ -100,7 +100,7 @@ def _user(path, u, n, ud, x_shape, num_classes, x_range):
     if bad.any():
         i, j = (int(k) for k in np.argwhere(bad)[0])
         allowed = f"a finite value in [{x_range[0]}, {x_range[1]}]" if x_range else "a finite value"
-        raise LeafError(f"{path}: user {u!r} sample {i}: x[{j}] = {x[i, j]!r}, expected {allowed}")
+        raise LeafError(f"{path}: user {u!r} sample {i}: x[{j}] = {x[i, j].item()!r}, expected {allowed}")
     for i, v in enumerate(ys):
         if not (isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and v.is_integer()):
             raise LeafError(f"{path}: user {u!r} sample {i}: y = {v!r} is not an integer label")

@@ -13,8 +13,8 @@ import numpy as np
 
 from lib.data.common import DataError, require_file
 
-MNIST_FORMAT = ("mnist.npz with x_train [60000,28,28], y_train [60000], x_test [10000,28,28], y_test [10000]; "
-                "pixels uint8 0..255 or floats in [0, 1] (or floats 0..255), integer labels 0..9")
+MNIST_FORMAT = ("mnist.npz with x_train uint8 [60000,28,28], y_train uint8 [60000], x_test uint8 [10000,28,28], "
+                "y_test uint8 [10000] (pixels may also be floats in [0, 1]; labels any integers 0..9)")
 MNIST_SOURCE = "http://yann.lecun.com/exdb/mnist/ (npz layout as served by keras: mnist.npz)"
 
 
@@ -46,10 +46,10 @@ def labels_0_to_9(y: np.ndarray, where: str) -> np.ndarray:
     if np.issubdtype(y.dtype, np.floating):
         bad = ~np.isfinite(y) | (y != np.round(y))
         if bad.any():
-            raise DataError(f"{where} has a non-integer label {y[bad][0]!r} at index {_first_bad(bad)}")
+            raise DataError(f"{where} has a non-integer label {y[bad][0].item()!r} at index {_first_bad(bad)}")
     bad = (y < 0) | (y > 9)
     if bad.any():
-        raise DataError(f"{where} has label {y[bad][0]!r} at index {_first_bad(bad)}, outside 0..9")
+        raise DataError(f"{where} has label {y[bad][0].item()!r} at index {_first_bad(bad)}, outside 0..9")
     return y.astype(np.int32)
 
 
