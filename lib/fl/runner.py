@@ -24,12 +24,6 @@ def participation(config, label_counts) -> part_lib.Participation:
     """The participation model; heterogeneous probabilities follow FedAU's recipe."""
     name = config_lib.choice(config, "participation", part_lib.NAMES)
     n = config.num_clients
-    for key, lo in (("participation_floor", 0.0), ("participation_prob", 0.0)):
-        v = config.get(key)
-        if v is not None and v != 0 and not (isinstance(v, (int, float)) and lo < v <= 1):
-            raise config_lib.ConfigError(f"config.{key}={v!r} is a probability: it must be in (0, 1]")
-    if config.get("participation_floor") == 0 and name != "uniform" and not config.get("participation_prob"):
-        raise config_lib.ConfigError("config.participation_floor=0 lets a client never take part; use a value in (0, 1]")
     probs = None
     if name != "uniform":
         rng = np.random.default_rng(config.seed + 1000)

@@ -50,6 +50,11 @@ def validate(config) -> None:
     config_lib.positive(config, "local.batch_size")
     if config.partition == "dirichlet":
         config_lib.positive(config, "dirichlet_alpha")
+    for key in ("participation_floor", "participation_prob"):  # probabilities (0: unset for participation_prob)
+        v = config.get(key)
+        if v is not None and not (key == "participation_prob" and v == 0) and not (
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1):
+            raise ConfigError(f"config.{key}={v!r} is a probability: it must be in (0, 1]")
 
 
 def _load(config):
