@@ -119,6 +119,10 @@ class Checkpointer:
                 cleanup_tmp_directories=True,
             ),
         )
+        # orbax removes unfinished temporary folders in a background thread that close() does
+        # not join: a run that stops early (bad input) then dies with an error at exit, and a
+        # restore could race with it. Wait for it here (private, hence guarded).
+        getattr(self._manager, "_maybe_await_cleanup_tmp_directory", lambda: None)()
         self._preempted = threading.Event()
         self._old_handler = None
         if handle_sigterm and threading.current_thread() is threading.main_thread():

@@ -44,8 +44,14 @@ def acquire(workdir: str) -> str:
     if path in _HELD:
         _HELD[path][1] += 1
         return path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    root = os.path.dirname(path)
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise WorkdirError(f"--workdir={root} is a file, not a folder")
+    try:
+        os.makedirs(root, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise WorkdirError(f"--workdir={root} cannot be created or written ({e.strerror})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

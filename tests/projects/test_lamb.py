@@ -144,6 +144,7 @@ def test_damaged_checkpoint_and_changed_config_lose_nothing(tmp_path):
     ({"base_lr": -0.1}, ConfigError, r"config.base_lr=-0.1 must be"),
     ({"total": "ten"}, ConfigError, r"config.total='ten' is not a duration"),
     ({"dataset": "mnist", "data_dir": "/nonexistent"}, MissingDataError, r"/nonexistent/mnist/mnist.npz"),
+    ({"b1": 2.0}, ConfigError, r"config.b1=2.0 must be in \[0, 1\)"),
     ({"batch_size": 4096}, ConfigError, r"config.batch_size=4096 is larger than the training set \(1348 examples\)"),
 ])
 def test_bad_input_is_named_before_any_compile(tmp_path, no_compiles, overrides, error, match):
