@@ -137,6 +137,8 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
         raise ConfigError(f"mesh axes {mesh.axis_names} have no 'clients' axis")
     ndev = mesh.shape["clients"]
     cap = capacity or participation.max_participants
+    if cap < 1:
+        raise ConfigError(f"capacity={cap} must be >= 1 (or 0: from the participation model)")
     if cap > n:
         raise ConfigError(f"capacity={cap} exceeds num_clients={n}")
     cap = -(-cap // ndev) * ndev  # a multiple of the devices on the clients axis

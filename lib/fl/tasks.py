@@ -48,6 +48,9 @@ def validate(config) -> None:
         raise ConfigError("config.dataset='femnist' is partitioned by writer: use config.partition='natural'")
     config_lib.positive(config, "num_clients")
     config_lib.positive(config, "local.batch_size")
+    config_lib.positive(config, "eval_batch_size")
+    if config.get("capacity") is not None:  # client slots of the engine; 0: from the participation model
+        config_lib.positive(config, "capacity", allow_zero=True)
     if config.partition == "dirichlet":
         config_lib.positive(config, "dirichlet_alpha")
     for key in ("participation_floor", "participation_prob"):  # probabilities (0: unset for participation_prob)

@@ -88,6 +88,8 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     ("server", {"optimizer": "fedadamw", "lr": 1.0}, "server optimizer='fedadamw'"),
     ("local", {"batch_size": 16, "mode": "steps", "num_steps": 5, "optimizer": "lbfgs", "lr": 0.1},
      "local optimizer='lbfgs'"),
+    ("eval_batch_size", 0, "config.eval_batch_size=0 must be"),
+    ("capacity", -3, "config.capacity=-3 must be a finite number >= 0"),
     ("participation_floor", 2.0, r"config.participation_floor=2.0 is a probability: it must be in \(0, 1\]"),
 ])
 def test_bad_config_named_before_compile(tmp_path, no_compiles, key, value, match):
