@@ -8,6 +8,13 @@ config does not have is an error), `--config.key=value` overrides, `--workdir`.
 When launched as several processes (SLURM, TPU VM, Open MPI, or our
 `launch/multiprocess_cpu.sh`, which sets JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
 JAX_PROCESS_ID), `jax.distributed.initialize()` runs before anything touches a device.
+
+Errors: every named error (`lib.errors.TesseraError`: a bad config value or file, a bad
+data file, a workdir in use, a checkpoint that does not fit, a diverged run) is printed
+as one line `ClassName: message` on stderr and the process exits with code 2, whether it
+comes from the flags, the config file's get_config or the run; TESSERA_DEBUG=1 shows the
+traceback instead. The workdir is locked before the run starts (lib.workdir), so a
+second run on a live workdir fails at once.
 """
 
 from __future__ import annotations
@@ -149,14 +156,14 @@ def _parse_flags(argv):
     path = _config_path(argv)
     if path is not None and not os.path.isfile(path):
         fail(ConfigError(f"--config={path}: no such file (give a config file such as "
-                                 "configs/<project>/default.py, relative to the repository root)"))
+                         "configs/<project>/default.py, relative to the repository root)"))
     try:
         return flags.FLAGS(argv)
     except (errors.TesseraError, flags.Error) as e:
         # get_config's own error (e.g. a bad `:key=value` argument); config_flags re-raises
         # it with a traceback as its message, so the original is found in the chain
-        first = _innermost_named(e)
-        fail(first if first is not None else ConfigError(f"bad flag: {e}"))
+        named = _innermost_named(e)
+        fail(named if named is not None else ConfigError(f"bad flag: {e}"))
     except (AttributeError, KeyError) as e:  # override of a key the (locked) config lacks
         bad = [a.split("=")[0] for a in argv[1:] if a.startswith("--config.")]
         msg = " ".join(str(e).replace("\\n", " ").replace("'", " ").replace("\\", "").split())

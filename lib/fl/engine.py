@@ -141,13 +141,14 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
         raise ConfigError(f"capacity={cap} must be >= 1 (or 0: from the participation model)")
     if cap > n:
         raise ConfigError(f"capacity={cap} exceeds num_clients={n}")
+    per_round = cap
     cap = -(-cap // ndev) * ndev  # a multiple of the devices on the clients axis
     rule = get_rule(aggregator)
     byz = np.zeros(n, bool) if byzantine is None else np.asarray(byzantine, bool)
     if byz.shape != (n,):
         raise ConfigError(f"byzantine mask has shape {byz.shape}, expected ({n},)")
     rp = dict(rule_params or {})
-    byz_per_round = int(np.ceil(byz.sum() * cap / n - 1e-9))  # expected Byzantine among `cap` participants
+    byz_per_round = int(np.ceil(byz.sum() * per_round / n - 1e-9))  # expected Byzantine participants
     # n, f, the Byzantine clients and the rule's parameters, before compile
     aggregate.validate(aggregator, cap, rp.pop("f", 0), byzantine=byz_per_round, **rp)
     if client_batch is not None and client_batch < 1:
