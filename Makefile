@@ -8,7 +8,7 @@ comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 PYTEST_ARGS ?= -n 2
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-gpu clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ test: setup
 bench:
 	$(MAKE) setup EXTRAS=test,bench
 	$(PY) benchmarks/run_all.py
+
+bench-gpu:  # every benchmark at accelerator sizes on this machine's GPU/TPU
+	$(MAKE) setup EXTRAS=test,bench
+	$(PY) benchmarks/run_all.py --accelerator
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -18,7 +18,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-ORDER = ["aggregators", "aggregators_idle", "aggregators_select_idle", "fl_round", "moe_layer", "gnn"]
+ORDER = ["aggregators", "aggregators_idle", "aggregators_select_idle", "fl_round_cpu", "fl_population", "moe_layer",
+         "gnn"]
 HEADER = """# Benchmarks
 
 Each benchmark runs our code and the peer's on the same inputs in one process, and reports
@@ -36,8 +37,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("names", nargs="*")
     ap.add_argument("--readme", action="store_true", help="only rebuild README.md")
+    ap.add_argument("--accelerator", action="store_true",
+                    help="run benchmarks/accelerator.py (every benchmark at accelerator sizes), then the README")
     args = ap.parse_args(argv)
-    names = args.names or [n for n in ORDER if os.path.exists(os.path.join(HERE, f"{n}.py"))]
+    if args.accelerator:
+        status = subprocess.call([sys.executable, os.path.join(HERE, "accelerator.py")], cwd=REPO)
+        main(["--readme"])
+        return status
+    names = args.names or [n for n in ORDER + ["fl_round"] if os.path.exists(os.path.join(HERE, f"{n}.py"))]
     status = 0
     if not args.readme:
         for name in names:

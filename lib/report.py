@@ -5,6 +5,9 @@ under `projects/<name>/results/`, and a project's report script turns them into 
 and PNGs with these helpers and splices the tables into its README between markers:
 
     <!-- BEGIN results -->  ...generated...  <!-- END results -->
+
+`run_sweep` is the in-process alternative for a project's reproduce script: named runs of one
+config file (e.g. every gate), each in its own resumable workdir, collected into one results JSON.
 """
 
 from __future__ import annotations
@@ -109,3 +112,61 @@ def line_plot(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], out
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
     return out_png
+
+
+# ----------------------------------------------------------------------------- sweeps of named runs
+
+
+def collect_run(workdir: str, curve_keys: Sequence[str] = (
+        "train_load_cv", "train_load_max_over_mean", "train_dropped_fraction", "train_bits_per_char",
+        "val_bits_per_char", "val_load_cv", "examples_per_sec")) -> dict:
+    """final_metrics.json and the `curve_keys` curves ([[step, value], ...]) from metrics.jsonl of one run."""
+    from lib.metrics import read_jsonl
+
+    with open(os.path.join(workdir, "final_metrics.json")) as f:
+        final = json.load(f)
+    rows = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+    curves = {k: [[r["step"], r[k]] for r in rows if k in r] for k in curve_keys}
+    return {"final": final, "curves": {k: v for k, v in curves.items() if v}}
+
+
+def steps_to_reach(curve, target: float):
+    """First logged step whose value is <= target (None if never)."""
+    for step, v in curve:
+        if v <= target:
+            return step
+    return None
+
+
+def run_sweep(config_path: str, config_args: Mapping[str, str], root: str, results_path: str,
+              train_fn: Callable) -> dict:
+    """Runs `train_fn(config, workdir)` for each name -> config-file argument (e.g. "gate=base") in its
+    own workdir under `root` (finished runs are skipped, interrupted ones resume) and writes one
+    results JSON ({config, machine, device_kind, runs: {name: {final, curves, config}}}) after every
+    run, so a cut-short sweep still leaves what finished."""
+    import importlib.util
+    import platform
+
+    import jax
+
+    res = {}
+    if os.path.exists(results_path):
+        with open(results_path) as f:
+            res = json.load(f)
+    runs = res.get("runs", {})
+    for name, arg in config_args.items():
+        spec = importlib.util.spec_from_file_location("cfg", config_path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        cfg = mod.get_config(arg)
+        wd = os.path.join(root, name)
+        os.makedirs(wd, exist_ok=True)
+        if not os.path.exists(os.path.join(wd, "final_metrics.json")):
+            train_fn(cfg, wd)
+        runs[name] = {**collect_run(wd), "config": cfg.to_dict()}
+        res = {"config": config_path, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared)",
+               "device_kind": jax.devices()[0].device_kind, "runs": runs}
+        os.makedirs(os.path.dirname(results_path), exist_ok=True)
+        with open(results_path, "w") as f:
+            json.dump(res, f, indent=1, default=str)
+    return res

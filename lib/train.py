@@ -17,7 +17,7 @@ A project builds its pieces and hands them over:
 - `eval_fn(state) -> metrics` runs every `eval_every` steps and at the end.
 
 Steps are counted as checkpoints are: "the state at step k" is the state after k
-updates. Every step, the new state (all its float leaves) and the loss are checked; an
+updates. Every step, the new state (its float leaves on the device) and the loss are checked; an
 evaluation's metrics too. The first non-finite value stops the run with a
 `NonFiniteError` that names that step: the loss at step k is the loss of the state at
 step k (computed by the update to k + 1), so a checkpoint of a state whose loss turns
@@ -97,15 +97,22 @@ def _scalars(metrics) -> dict:
     return out
 
 
-def _inexact(x) -> bool:
-    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)
+def _checked(x) -> bool:
+    """Float leaves on the device. Host-resident parts of a state (numpy arrays, e.g. the
+    per-client states of a lib.fl.population run) are not scanned every step: their owner
+    checks what it changes (the FL engine checks each cohort's updates)."""
+    return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.inexact)
 
 
 @jax.jit
-def _finite_leaves(state):
-    """[L] bool: float leaf l of the state is all finite (one fused pass over the state)."""
-    flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state) if _inexact(x)]
+def _all_finite(leaves):
+    flags = [jnp.all(jnp.isfinite(x)) for x in leaves]
     return jnp.stack(flags) if flags else jnp.ones((0,), bool)
+
+
+def _finite_leaves(state):
+    """[L] bool: checked leaf l of the state is all finite (one fused pass over them)."""
+    return _all_finite([x for x in jax.tree.leaves(state) if _checked(x)])
 
 
 def _host(x) -> np.ndarray:
@@ -115,7 +122,7 @@ def _host(x) -> np.ndarray:
 
 
 def _first_bad_leaf(state, flags) -> str:
-    names = [jax.tree_util.keystr(p) for p, x in jax.tree_util.tree_flatten_with_path(state)[0] if _inexact(x)]
+    names = [jax.tree_util.keystr(p) for p, x in jax.tree_util.tree_flatten_with_path(state)[0] if _checked(x)]
     bad = [n for n, ok in zip(names, flags) if not ok]
     return f"{bad[0]}" + (f" and {len(bad) - 1} more" if len(bad) > 1 else "")
 

@@ -2,6 +2,8 @@
 
 import json
 import os
+import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +12,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import REPO, load_checkpoint
+
+REPO_PATH = pathlib.Path(REPO)
 
 STEPS = ["--config.total=10", "--config.eval_every=0", "--config.checkpoint_every=10"]
 
@@ -36,26 +40,68 @@ def test_two_processes_of_four_devices_equal_one_of_eight(tmp_path):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
 
 
-def test_fork_makes_a_runnable_renamed_project(tmp_path):
+# every form of a reference to the old project that a fork must rewrite
+OLD_REFS = ("projects.{0}", "configs.{0}", "projects/{0}", "configs/{0}", 'project="{0}"', "project = \"{0}\"",
+            "--project {0}", "test_{0}.py")
+
+LOAD_CONFIGS = """
+import glob, importlib, json, os, sys
+out = {}
+for path in sorted(glob.glob(f"configs/{sys.argv[1]}/*.py")):
+    name = os.path.basename(path)[:-3]
+    if name != "__init__":
+        out[name] = importlib.import_module(f"configs.{sys.argv[1]}.{name}").get_config().project
+print(json.dumps(out))
+"""
+
+
+def _fork(tmp_path, old, new):
     root = tmp_path / "repo"
-    for d in ("lib", "launch", "projects/lamb", "configs/lamb", "tests/projects"):
+    for d in ("lib", "launch", f"projects/{old}", f"configs/{old}", "tests/projects"):
         shutil.copytree(os.path.join(REPO, d), root / d, ignore=shutil.ignore_patterns("__pycache__", "results"))
-    for f in ("projects/__init__.py", "configs/__init__.py", "tests/__init__.py", "tests/projects/__init__.py"):
+    for f in ("projects/__init__.py", "configs/__init__.py", "tests/__init__.py", "tests/projects/__init__.py",
+              "tests/helpers.py", "tests/conftest.py"):
         shutil.copy(os.path.join(REPO, f), root / f)
-    p = subprocess.run(["bash", "launch/fork.sh", "lamb", "my_lamb"], cwd=root, capture_output=True, text=True)
+    p = subprocess.run(["bash", "launch/fork.sh", old, new], cwd=root, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    assert (root / "projects/my_lamb/train.py").exists() and (root / "configs/my_lamb/default.py").exists()
-    assert (root / "tests/projects/test_my_lamb.py").exists()
-    for path in list((root / "projects/my_lamb").rglob("*.py")) + list((root / "configs/my_lamb").rglob("*.py")):
-        assert "projects.lamb" not in path.read_text(), path
-    assert 'c.project = "my_lamb"' in (root / "configs/my_lamb/default.py").read_text()
+    return root
+
+
+@pytest.mark.parametrize("old,steps", [("fedau", ["--config.total=2", "--config.eval_every=0"]),
+                                       ("hetumoe", ["--config.total=2", "--config.warmup=1",
+                                                    "--config.eval_every=0", "--config.checkpoint_every=2"])])
+def test_fork_rewrites_every_reference_and_runs(tmp_path, old, steps):
+    """A fork keeps no reference to the original project in any copied module, config, test or README;
+    every forked config loads with config.project = the fork; the fork's default runs."""
+    new = f"my_{old}"
+    root = _fork(tmp_path, old, new)
+    copied = [root / f"tests/projects/test_{new}.py"] + [
+        f for d in (f"projects/{new}", f"configs/{new}") for f in (root / d).rglob("*") if f.suffix in (".py", ".md")]
+    assert len(copied) > 3
+    for path in copied:
+        text = path.read_text()
+        for ref in OLD_REFS:
+            ref = ref.format(old)
+            assert not re.search(re.escape(ref) + r"(?![A-Za-z0-9_])", text), f"{path}: {ref!r} left"
+    loaded = subprocess.run([sys.executable, "-c", LOAD_CONFIGS, new], cwd=root, capture_output=True, text=True,
+                            timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    projects = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert len(projects) == len(list((REPO_PATH / "configs" / old).glob("[!_]*.py"))) >= 2
+    assert set(projects.values()) == {new}, projects
+    run = subprocess.run([sys.executable, "-m", f"projects.{new}.main", f"--config=configs/{new}/default.py",
+                          f"--workdir={tmp_path / 'w'}", *steps], cwd=root, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.load(open(tmp_path / "w" / "config.json"))["project"] == new
+    assert json.load(open(tmp_path / "w" / "final_metrics.json"))["step"] == 2
+
+
+def test_fork_refuses_an_existing_name(tmp_path):
+    root = _fork(tmp_path, "lamb", "my_lamb")
+    assert (root / "projects/my_lamb/train.py").exists() and (root / "tests/projects/test_my_lamb.py").exists()
     again = subprocess.run(["bash", "launch/fork.sh", "lamb", "my_lamb"], cwd=root, capture_output=True, text=True)
     assert again.returncode == 2 and "already exists" in again.stderr
-    run = subprocess.run([sys.executable, "-m", "projects.my_lamb.main", "--config=configs/my_lamb/default.py",
-                          f"--workdir={tmp_path / 'w'}", "--config.total=3", "--config.eval_every=0"],
-                         cwd=root, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert json.load(open(tmp_path / "w" / "config.json"))["project"] == "my_lamb"
 
 
 def test_sweep_runs_grid_writes_results_and_skips_finished(tmp_path):

@@ -19,6 +19,7 @@ def get_config(arg=None):
     c.model = ConfigDict({"layer": "gcn", "hidden": 16, "dropout": 0.5, "quant": "none",
                           "input_dropout": config_dict.placeholder(float),
                           "dq": {"p_low": 0.0, "p_high": 0.1}})
+    c.compute_dtype = "float32"  # float32 only: the codecs and quantized layers emulate integer arithmetic
     c.learning_rate = 0.01
     c.weight_decay = 5e-4
     c.epochs = 30

@@ -4,7 +4,7 @@ python -m projects.dts_gate.main --config=configs/dts_gate/default.py:gate=dts -
 gate: dts (Gumbel-softmax, temperature annealed from tau_max to tau_min over tau_decay_steps, experts
 with gate > 1e-3, top-1 from switch_step on) | switch (top-1 + aux loss 0.01) | top2 (GShard top-2 + aux 0.01).
 
-DTS values, checked against the EvoMoE code (codecaution/EvoMoE, MOE.md section 2):
+DTS values, checked against the EvoMoE code (github.com/codecaution/EvoMoE):
 - schedule 'linear': the GPT launcher of the paper's LM setting (scripts/pretrain_gptxl_gumbel_MoE.sh) passes
   `--gumbel-decay-scheduler Linear`; the code's own default is no schedule.
 - gate loss weight 0: the same launcher passes `--moe-gate-loss-wt 0` (the DTS aux loss is computed, not used).
@@ -16,8 +16,8 @@ DTS values, checked against the EvoMoE code (codecaution/EvoMoE, MOE.md section 
 """
 from ml_collections import ConfigDict
 
-from configs.lossfree_balance.default import base_config
 from lib.config import ConfigError, parse_arg
+from lib.moe.tasks import default_config
 
 GATES = ("dts", "switch", "top2")
 DECAY_FRACTION = 0.5  # tau reaches tau_min at this fraction of the run (placeholder, see docstring)
@@ -27,7 +27,8 @@ SWITCH_FRACTION = 0.6  # top-1 from this fraction of the run on (placeholder, se
 def dts_config(gate: str, total: int):
     if gate not in GATES:
         raise ConfigError(f"config arg gate={gate!r}; allowed: {GATES}")
-    c = base_config("aux", project="dts_gate")
+    c = default_config(project="dts_gate")
+    c.moe.aux_weight = 0.01
     c.total = total
     if gate == "dts":
         c.moe.router = "dts"

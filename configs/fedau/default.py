@@ -32,6 +32,8 @@ def get_config(arg=None):
     c.server = ConfigDict({"optimizer": "sgd", "lr": 1.0})
     c.aggregator = "fedavg"
     c.mesh = (("clients", -1),)
+    c.param_dtype = "float32"  # master weights and optimizer state
+    c.compute_dtype = "float32"  # float32 | bfloat16 (activations and matmuls; losses stay float32)
 
     c.total = 20  # rounds
     c.eval_batch_size = 1000

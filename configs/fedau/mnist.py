@@ -1,6 +1,6 @@
 """FedAU on real MNIST: 250 clients, Dirichlet(0.1) labels, heterogeneous participation.
 
-Paper setup (FL.md section 2): N=250, Dirichlet 0.1, batch 16, 5 local SGD iterations per
+Paper setup (Wang & Ji, ICLR 2024): N=250, Dirichlet 0.1, batch 16, 5 local SGD iterations per
 round, local lr 0.1, server lr 1, p_n from FedAU's data-correlated recipe (floor 0.02),
 Bernoulli / Markov (to-active <= 0.05) / cyclic (period 100); CIFAR-10 CNN, 10 000 rounds.
 Here (2 shared CPU cores): MNIST with an MLP 784-64-10, 200 rounds, `total` rounds as run below.

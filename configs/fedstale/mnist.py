@@ -1,6 +1,6 @@
 """FedStale on real MNIST: beta in {0, 0.5, 1}, participation p = 0.5, heterogeneous labels.
 
-Paper setup (FL.md section 3): MNIST, 24 clients on 20 % of the data, CNN, batch 128, SGD
+Paper setup (Rodio & Neglia, arXiv 2405.04171): MNIST, 24 clients on 20 % of the data, CNN, batch 128, SGD
 5e-3, 1 local step, 4000 rounds; heterogeneity by label swapping (recipe not published).
 Here (2 shared CPU cores): 24 clients on all of MNIST, heterogeneity from the label
 partition (shards: 2 labels per client = strong; iid = none), Bernoulli p = 0.5,

@@ -1,4 +1,4 @@
-"""FedStale in its paper's kind of setting (FL.md section 3), small: MNIST, 24 clients with
+"""FedStale in its paper's kind of setting (Rodio & Neglia, arXiv 2405.04171), small: MNIST, 24 clients with
 IID inputs, label-swap heterogeneity h (a fraction h of the clients swap label pairs, the
 recipe assumed in projects/fedstale/hetero.py), two participation groups p in {1.0, 0.5}
 (Bernoulli, p known), beta in {0, 0.5, 1}.

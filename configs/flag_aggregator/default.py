@@ -35,6 +35,8 @@ def get_config(arg=None):
                           "optimizer": "sgd", "momentum": 0.0, "lr": 0.05, "prox_mu": 0.0})
     c.server = ConfigDict({"optimizer": "sgd", "lr": 1.0})
     c.mesh = (("clients", -1),)
+    c.param_dtype = "float32"  # master weights and optimizer state
+    c.compute_dtype = "float32"  # float32 | bfloat16 (activations and matmuls; losses stay float32)
 
     c.total = 10  # rounds
     c.eval_batch_size = 1000

@@ -1,6 +1,6 @@
 """Robustness table on real MNIST: 20 clients, Dirichlet(0.5) labels, all clients every round.
 
-Paper setup (FL.md section 4): parameter server (Garfield++), ResNet-18 on CIFAR-10 / MNIST,
+Paper setup (Almasi et al., ICLR 2024): parameter server (Garfield++), ResNet-18 on CIFAR-10 / MNIST,
 7-60 workers, f in {1, 2, 3}, SGD lr 0.2 momentum 0.9, ~1050 iterations. Issue 3 asks for
 every rule x every attack x fraction {0, 10, 20, 30 %}. Here (2 CPU cores shared with other
 jobs): an MLP 784-64-10, 20 clients x 5 local SGD steps (batch 32, lr 0.1) per round,

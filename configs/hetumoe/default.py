@@ -7,8 +7,8 @@ expert FLOPs per token are equal (expert_choice: capacity factor 1, i.e. on aver
 lets experts pick among all tokens of the batch, future ones included, so it is not a causal LM gate).
 a2a=flat|hierarchical turns on expert parallelism on a 2 x 4 (host x local) mesh (needs 8 devices).
 """
-from configs.lossfree_balance.default import base_config
 from lib.config import ConfigError, parse_arg
+from lib.moe.tasks import default_config
 
 GATES = ("switch", "gshard", "ktop1", "hash", "base", "sam", "expert_choice")
 K = {"switch": 1, "gshard": 2, "ktop1": 2, "hash": 1, "base": 1, "sam": 2, "expert_choice": 1}
@@ -21,7 +21,7 @@ def hetu_config(gate: str, a2a: str, total: int):
         raise ConfigError(f"config arg gate={gate!r}; allowed: {GATES}")
     if a2a not in ("none", "flat", "hierarchical"):
         raise ConfigError(f"config arg a2a={a2a!r}; allowed: ('none', 'flat', 'hierarchical')")
-    c = base_config("aux", project="hetumoe")
+    c = default_config(project="hetumoe")
     c.total = total
     c.moe.router, c.moe.k = gate, K[gate]
     c.moe.d_ff = ACTIVE_FF // K[gate]

@@ -5,15 +5,12 @@ single run: python -m projects.lossfree_balance.main --config=configs/lossfree_b
     --workdir=runs/lfb_aux
 Scale vs the paper (Wang et al.: 1B-3B params, 100B-200B tokens): ~0.2M params, 300 x 32 x 64 = 0.6M tokens.
 """
-from configs.lossfree_balance.default import BALANCE, base_config
-from lib.config import ConfigError, parse_arg
+from configs.lossfree_balance.default import balance_config
+from lib.config import parse_arg
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, balance="lossfree")
-    if a.balance not in BALANCE:
-        raise ConfigError(f"config arg balance={a.balance!r}; allowed: {BALANCE}")
-    c = base_config(a.balance)
+    c = balance_config(parse_arg(arg, balance="lossfree").balance)
     c.data.source = "tinyshakespeare"
     c.model.num_layers = 4
     c.model.d_ff = 256

@@ -16,7 +16,10 @@ def get_config(arg=None):
                          "num_test": 120, "seed": 0})
     # model: reversible (custom VJP) | grouped (same function, plain autodiff) | residual (res+) | gcn
     c.model = ConfigDict({"model": "reversible", "layers": 8, "hidden": 16, "groups": 2, "dropout": 0.2,
-                          "input_dropout": 0.0, "shared_dropout": True})
+                          "input_dropout": 0.0, "shared_dropout": True,
+                          "remat": "none"})  # none | block (residual/gcn: recompute each block in backward)
+    c.param_dtype = "float32"
+    c.compute_dtype = "float32"  # float32 | bfloat16 (hidden states; neighbour sums and norms stay float32)
     c.learning_rate = 0.01
     c.weight_decay = 5e-4
     c.epochs = 30

@@ -1,1 +1,1 @@
-"""Federated learning simulation (see DESIGN.md, lib/fl)."""
+"""Federated learning simulation (what is here and how a project uses it: lib/fl/README.md)."""

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
+from lib import cpu_conv
 from lib.config import ConfigError
 from lib.errors import NonFiniteError, TesseraError
 from lib.fl import aggregate, attacks
@@ -101,7 +102,7 @@ class Simulation(NamedTuple):
     num_clients: int
     stop_on_nonfinite: bool
     client_state_init: Callable[[Any], Any] | None  # params -> per-client state (one client)
-    client_batch: int | None = None  # clients vmapped at once per device; None = all of them
+    client_batch: int | str | None = "auto"  # clients vmapped at once per device (see build)
 
 
 def clients_mesh(num_devices: int | None = None) -> Mesh:
@@ -124,13 +125,21 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
           attack_params=None, byzantine=None, strategy: Strategy | None = None,
           capacity: int | None = None, mesh: Mesh | None = None,
           stop_on_nonfinite: bool | None = None, client_state_init=None,
-          local_update=None, client_batch: int | None = None) -> Simulation:
+          local_update=None, client_batch: int | str | None = "auto") -> Simulation:
     """Validates everything (named errors, before any compile) and returns a Simulation.
 
     client_batch: how many of a device's clients train at once (vmapped); the groups run one
-    after another (lax.map). None vmaps all of them: best on accelerators. On XLA:CPU a
-    vmapped conv over per-client weights becomes a slow grouped conv, so small groups
-    (even 1) can be much faster there; the result is the same up to float rounding."""
+    after another (lax.map). None vmaps all of them. "auto" (the default) picks per
+    platform: all of them on GPU/TPU, one at a time on CPU. On XLA:CPU a vmapped client
+    step is slower per client than a plain one: a convolution over per-client weights
+    becomes a grouped convolution (~3-4x slower per client, measured) and per-client
+    matmuls become batched dots (~2x slower for the MLP, measured); the sequential loop
+    has no dispatch cost, so it also beats a Python loop of jitted steps. The result is
+    the same up to float rounding in every mode.
+
+    On CPU the loss is also wrapped with `lib.cpu_conv.canonical_conv_grads`, so that
+    convolution gradients inside the local-step loop run on XLA's fast path (see
+    lib/cpu_conv.py for the cause and the measurement)."""
     n = participation.num_clients
     mesh = mesh or clients_mesh()
     if "clients" not in mesh.axis_names:
@@ -151,15 +160,18 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
     byz_per_round = int(np.ceil(byz.sum() * per_round / n - 1e-9))  # expected Byzantine participants
     # n, f, the Byzantine clients and the rule's parameters, before compile
     aggregate.validate(aggregator, cap, rp.pop("f", 0), byzantine=byz_per_round, **rp)
-    if client_batch is not None and client_batch < 1:
-        raise ConfigError(f"client_batch={client_batch} must be >= 1 (or None: all of a device's clients at once)")
+    if client_batch != "auto" and client_batch is not None and (
+            not isinstance(client_batch, int) or isinstance(client_batch, bool) or client_batch < 1):
+        raise ConfigError(f"client_batch={client_batch!r} must be an int >= 1, None (all of a device's "
+                          "clients at once) or 'auto' (chosen per platform)")
     atk = get_attack(attack)
     if byz.any() and atk is None:
         raise ConfigError("Byzantine clients are set but attack='none'")
     if stop_on_nonfinite is None:
         stop_on_nonfinite = not aggregate.is_robust(aggregator)
+    local_update = local_update or default_local_update(loss_fn, local, mesh)
     return Simulation(
-        local_update=local_update or client_lib.make_local_update(loss_fn, local),
+        local_update=local_update,
         participation=participation, strategy=strategy or fedavg_strategy(), rule=rule,
         rule_params=dict(rule_params or {}), attack=atk, attack_params=dict(attack_params or {}),
         byzantine=byz, server_opt=server_opt, capacity=cap, mesh=mesh, num_clients=n,
@@ -175,13 +187,23 @@ def _rule_state_init(sim: Simulation, params):
     return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), st)
 
 
-def init(sim: Simulation, params, seed: int) -> dict:
+def init(sim: Simulation, params, seed: int, host_clients: bool = False) -> dict:
+    """The round-0 state. host_clients=True (populations, `cohort_round_fn`): per-client
+    states are NumPy arrays [N, ...] that stay on the host, and there is no participation
+    state (the host draws the cohort)."""
     key = jax.random.PRNGKey(seed)
     if sim.client_state_init is not None:
         one = sim.client_state_init(params)
-        cstates = jax.tree.map(lambda a: jnp.broadcast_to(a, (sim.num_clients,) + a.shape), one)
+        if host_clients:
+            cstates = jax.tree.map(lambda a: np.repeat(np.asarray(a)[None], sim.num_clients, 0), one)
+        else:
+            cstates = jax.tree.map(lambda a: jnp.broadcast_to(a, (sim.num_clients,) + a.shape), one)
     else:
         cstates = ()
+    if host_clients:
+        return {"step": jnp.asarray(0, jnp.int32), "params": params, "server_opt": sim.server_opt.init(params),
+                "clients": cstates, "strategy": sim.strategy.init(params), "rule": _rule_state_init(sim, params),
+                "key": key}
     return {
         "step": jnp.asarray(0, jnp.int32),  # = rounds done (named as lib.train expects)
         "params": params,
@@ -194,17 +216,66 @@ def init(sim: Simulation, params, seed: int) -> dict:
     }
 
 
+def default_local_update(loss_fn, local: client_lib.LocalConfig, mesh: Mesh):
+    """client.make_local_update with the platform's speed choices (CPU: canonical conv grads);
+    projects that wrap the local update (e.g. to keep per-client statistics) start from this."""
+    fast_loss = cpu_conv.canonical_conv_grads(loss_fn) if _platform(mesh) == "cpu" else loss_fn
+    return client_lib.make_local_update(fast_loss, local)
+
+
+def _platform(mesh: Mesh) -> str:
+    return mesh.devices.flat[0].platform
+
+
+def resolve_client_batch(sim: Simulation) -> int | None:
+    """The clients trained at once per device (None = all, vmapped); see `build`."""
+    if sim.client_batch != "auto":
+        return sim.client_batch
+    return 1 if _platform(sim.mesh) == "cpu" else None
+
+
 def _sharded_local(sim: Simulation):
     def per_device(params, pool, clients, cstates, keys, hparams):
-        if sim.client_batch is None:
+        cb = resolve_client_batch(sim)
+        if cb is None:
             return jax.vmap(sim.local_update, in_axes=(None, None, 0, 0, 0, None))(
                 params, pool, clients, cstates, keys, hparams)
         one = lambda c: sim.local_update(params, pool, c[0], c[1], c[2], hparams)  # noqa: E731
-        return jax.lax.map(one, (clients, cstates, keys), batch_size=sim.client_batch)
+        return jax.lax.map(one, (clients, cstates, keys), batch_size=None if cb == 1 else cb)
 
     c = P("clients")
     return jax.shard_map(per_device, mesh=sim.mesh, in_specs=(P(), P(), c, c, c, P()),
                          out_specs=(c, c, c), check_vma=False)  # no collectives inside
+
+
+def _train_and_aggregate(sim: Simulation, local, state, pool, clients, cstates, idx, valid, byz, key_r, ctx):
+    """Local training of the slots idx[valid] (global client ids), attack, strategy, rule and
+    server step: everything of a round after the participants are known."""
+    cap = sim.capacity
+    keys = jax.vmap(lambda c: jax.random.fold_in(jax.random.fold_in(key_r, _LOCAL), c))(idx)
+    deltas, new_cs, cm = local(state["params"], pool, clients, cstates, keys, ctx["hparams"])
+
+    finite = jnp.stack([jnp.all(jnp.isfinite(l.reshape(cap, -1)), axis=1) for l in jax.tree.leaves(deltas)]).all(0)
+    bad = valid & ~finite
+    first_bad = jnp.where(bad.any(), idx[jnp.argmax(bad)], -1)
+    loss_ok = valid & jnp.isfinite(cm["train_loss"])  # a robust rule's run goes on past NaN clients
+
+    if sim.attack is not None:
+        deltas = sim.attack(deltas, byz & valid, jax.random.fold_in(key_r, _ATTACK), **sim.attack_params)
+
+    ctx = {**ctx, "idx": idx, "valid": valid, "num_samples": clients["num_samples"]}
+    updates, weights, scale, sstate = sim.strategy.prepare(state["strategy"], deltas, ctx)
+    agg, rstate = sim.rule(updates, weights, state["rule"], jax.random.fold_in(key_r, _RULE), **sim.rule_params)
+    direction = jax.tree.map(lambda a: scale * a, agg)
+    direction, sstate = sim.strategy.finish(sstate, direction, deltas, ctx)
+    agg_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(l)) for l in jax.tree.leaves(direction)]))
+    params, sopt = server_lib.apply(sim.server_opt, state["params"], state["server_opt"], direction)
+    metrics = {"first_nonfinite_client": first_bad, "nonfinite_clients": jnp.sum(bad), "aggregate_finite": agg_finite,
+               "participant_index": jnp.where(valid, idx, sim.num_clients),
+               "loss": jnp.sum(jnp.where(loss_ok, cm["train_loss"], 0.0)) / jnp.maximum(jnp.sum(loss_ok), 1)}
+    new_state = {**state, "step": ctx["round"] + 1, "params": params, "server_opt": sopt, "strategy": sstate,
+                 "rule": rstate}
+    return new_state, new_cs, metrics
 
 
 def round_fn(sim: Simulation):
@@ -222,44 +293,45 @@ def round_fn(sim: Simulation):
         valid = idx < n
         safe = jnp.minimum(idx, n - 1)
         clients = {"index": data.index[safe], "num_samples": data.num_samples[safe]}
-        keys = jax.vmap(lambda c: jax.random.fold_in(jax.random.fold_in(key_r, _LOCAL), c))(safe)
         cstates = jax.tree.map(lambda a: a[safe], state["clients"])
-        deltas, new_cs, cm = local(state["params"], {"x": data.x, "y": data.y}, clients, cstates, keys, hparams)
-
-        finite = jnp.stack([jnp.all(jnp.isfinite(l.reshape(cap, -1)), axis=1) for l in jax.tree.leaves(deltas)]).all(0)
-        bad = valid & ~finite
-        first_bad = jnp.where(bad.any(), idx[jnp.argmax(bad)], -1)
-        loss_ok = valid & jnp.isfinite(cm["train_loss"])  # a robust rule's run goes on past NaN clients
-
-        if sim.attack is not None:
-            deltas = sim.attack(deltas, byz[safe] & valid, jax.random.fold_in(key_r, _ATTACK), **sim.attack_params)
-
-        ctx = {"idx": idx, "valid": valid, "num_samples": clients["num_samples"], "participating": part, "round": rnd}
-        updates, weights, scale, sstate = sim.strategy.prepare(state["strategy"], deltas, ctx)
-        agg, rstate = sim.rule(updates, weights, state["rule"], jax.random.fold_in(key_r, _RULE), **sim.rule_params)
-        direction = jax.tree.map(lambda a: scale * a, agg)
-        direction, sstate = sim.strategy.finish(sstate, direction, deltas, ctx)
-        agg_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(l)) for l in jax.tree.leaves(direction)]))
-        params, sopt = server_lib.apply(sim.server_opt, state["params"], state["server_opt"], direction)
-
+        ctx = {"participating": part, "round": rnd, "hparams": hparams}
+        new_state, new_cs, m = _train_and_aggregate(
+            sim, local, state, {"x": data.x, "y": data.y}, clients, cstates, safe, valid, byz[safe], key_r, ctx)
         scatter = jnp.where(valid, idx, n)
-        new_clients = jax.tree.map(lambda a, b: a.at[scatter].set(b, mode="drop"), state["clients"], new_cs)
-        wv = valid.astype(jnp.float32)
-        metrics = {
-            "round": rnd,
-            "participants": count,
-            "overflow": count > cap,
-            "first_nonfinite_client": first_bad,
-            "nonfinite_clients": jnp.sum(bad),
-            "aggregate_finite": agg_finite,
-            "loss": jnp.sum(jnp.where(loss_ok, cm["train_loss"], 0.0)) / jnp.maximum(jnp.sum(loss_ok), 1),
-            "participant_index": idx,
-        }
-        new_state = {"step": rnd + 1, "params": params, "server_opt": sopt, "clients": new_clients,
-                     "participation": pstate, "strategy": sstate, "rule": rstate, "key": state["key"]}
+        new_state["clients"] = jax.tree.map(lambda a, b: a.at[scatter].set(b, mode="drop"), state["clients"], new_cs)
+        new_state["participation"] = pstate
+        metrics = {"round": rnd, "participants": count, "overflow": count > cap, **m}
         return new_state, metrics
 
     return one_round
+
+
+def cohort_round_fn(sim: Simulation):
+    """Returns the pure cohort_round(state, cohort, hparams) -> (state, client_states, metrics)
+    for populations kept on the host (lib.fl.population): the host picks the cohort and
+    gathers its data and per-client states; nothing in here is population-sized.
+
+    cohort: {"data": ClientData of the cohort ([M * n_pad] pool rows, index [cap, n_pad],
+    num_samples [cap]), "ids": [cap] int32 global client ids, "valid": [cap] bool (slots past
+    the cohort are padding), "byzantine": [cap] bool, "clients": per-client states [cap, ...]}.
+    The strategy sees no population-wide `participating` mask (ctx has None there)."""
+    local = _sharded_local(sim)
+    cap = sim.capacity
+
+    def cohort_round(state, cohort, hparams):
+        rnd = state["step"]
+        key_r = jax.random.fold_in(state["key"], rnd)
+        data, valid = cohort["data"], cohort["valid"]
+        clients = {"index": data.index, "num_samples": data.num_samples}
+        ctx = {"participating": None, "round": rnd, "hparams": hparams}
+        new_state, new_cs, m = _train_and_aggregate(
+            sim, local, state, {"x": data.x, "y": data.y}, clients, cohort["clients"], cohort["ids"], valid,
+            cohort["byzantine"], key_r, ctx)
+        count = jnp.sum(valid)
+        metrics = {"round": rnd, "participants": count, "overflow": count > cap, **m}
+        return new_state, new_cs, metrics
+
+    return cohort_round
 
 
 def global_model_losses(sim: Simulation, state, data: client_lib.ClientData, idx, hparams):

@@ -5,7 +5,7 @@ Every model is a pair of pure functions held in a `Participation`:
 `probs` is the true per-round participation probability of each client (the simulator
 knows it; a server using `known_prob` weights is an oracle, FedAU estimates it).
 
-Models (FedAU's setup, FL.md section 2):
+Models (the participation settings of FedAU, Wang & Ji, ICLR 2024; projects/fedau/README.md):
 - `uniform`: exactly m of N clients, uniformly without replacement.
 - `bernoulli`: client n independently with probability p_n.
 - `markov`: two-state chain per client, to-active q_n = min(q_max, p_n/(1-p_n)), to-inactive
@@ -122,7 +122,7 @@ def cyclic(probs, period: int = 100) -> Participation:
 
 
 def fedau_probs(label_counts, rng: np.random.Generator, alpha: float = 0.1, floor: float = 0.02):
-    """FedAU's heterogeneous p_n, correlated with each client's labels (FL.md section 2).
+    """FedAU's heterogeneous p_n, correlated with each client's labels (FedAU's experimental setup).
 
     multiplier ~ Dirichlet(alpha 1_C); p_n = (label_dist_n . multiplier) * (alpha C), clipped
     to [floor, 1].

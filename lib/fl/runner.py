@@ -84,3 +84,49 @@ def run(config, workdir: str, sim: engine.Simulation, data, state, eval_fn, desc
     state = engine.put_state(sim, state)
     return train_lib.run(config, workdir, state=state, step_fn=step_fn, num_steps=total,
                          eval_fn=lambda st: eval_fn(st["params"]), desc=desc)
+
+
+def population_step(sim: engine.Simulation, hp: dict, byzantine=None):
+    """step_fn(state, cohort) -> (state, metrics) for lib.train over a host-resident population:
+    per-client host states gathered for the cohort and scattered back, the device part of
+    the state through the jitted cohort round, host-side checks before anything is saved."""
+    import numpy as np
+    from jax.sharding import NamedSharding, PartitionSpec as P
+
+    from lib.fl import population as pop_lib
+
+    round_jit = jax.jit(engine.cohort_round_fn(sim))
+    rep = NamedSharding(sim.mesh, P())
+
+    def step_fn(st, cohort):
+        host = jax.tree.map(np.asarray, st["clients"])  # restored checkpoints arrive as jax arrays
+        dev = engine.put_state(sim, {k: v for k, v in st.items() if k != "clients"})
+        ids = cohort["ids"]
+        byz = np.zeros(len(ids), bool) if byzantine is None else np.asarray(byzantine, bool)[ids]
+        batch = {"data": cohort["data"], "ids": jax.device_put(ids.astype(np.int32), rep),
+                 "valid": jax.device_put(cohort["valid"], rep), "byzantine": jax.device_put(byz, rep),
+                 "clients": jax.device_put(pop_lib.gather_states(host, ids), rep)}
+        new, new_cs, m = round_jit(dev, batch, hp)
+        engine.check_round(sim, jax.device_get(m))
+        new["clients"] = pop_lib.scatter_states(host, ids, cohort["valid"], jax.device_get(new_cs))
+        return new, m
+
+    return step_fn
+
+
+def run_population(config, workdir: str, sim: engine.Simulation, feeder, state, eval_fn, desc: str,
+                   byzantine=None) -> dict:
+    """Rounds over a host-resident population (lib.fl.population) through lib.train.
+
+    state: `engine.init(sim, params, seed, host_clients=True)` (per-client states are host
+    arrays, gathered for each cohort and scattered back). feeder: a population.CohortFeeder,
+    which draws round r's cohort from (seed, r) and prepares round r + 1 while r runs.
+    byzantine: optional host bool array [N]. Checkpoints hold the host arrays too, so a
+    resumed run is bit-identical."""
+    total = config_lib.steps(config, "total")
+    step_fn = population_step(sim, hparams(config), byzantine)
+    try:
+        return train_lib.run(config, workdir, state=state, step_fn=step_fn, num_steps=total,
+                             batch_fn=feeder.get, eval_fn=lambda st: eval_fn(st["params"]), desc=desc)
+    finally:
+        feeder.close()

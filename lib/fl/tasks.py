@@ -17,6 +17,7 @@ import numpy as np
 import optax
 
 from lib import config as config_lib
+from lib import precision
 from lib.config import ConfigError
 from lib.data import partition as partition_lib
 from lib.fl import client as client_lib
@@ -46,6 +47,7 @@ def validate(config) -> None:
         raise ConfigError(f"config.partition='natural' needs writers: only for femnist/synthetic, not {config.dataset!r}")
     if config.dataset == "femnist" and config.partition != "natural":
         raise ConfigError("config.dataset='femnist' is partitioned by writer: use config.partition='natural'")
+    precision.policy(config)  # dtype names
     config_lib.positive(config, "num_clients")
     config_lib.positive(config, "local.batch_size")
     config_lib.positive(config, "eval_batch_size")
@@ -92,16 +94,19 @@ def _load(config):
 
 
 def build_model(config, num_classes: int):
+    """The client model; `config.compute_dtype` / `param_dtype` set its precision (lib/precision.py)."""
     from lib.models import cnn
     from lib.models.mlp import MLP
 
     m = config.model
+    prec = precision.policy(config)
+    kw = {"dtype": prec.compute_dtype, "param_dtype": prec.param_dtype}
     if m.name == "mlp":
-        return MLP(hidden=tuple(m.hidden), num_classes=num_classes)
+        return MLP(hidden=tuple(m.hidden), num_classes=num_classes, **kw)
     if m.name == "small_cnn":
         return cnn.SmallCNN(num_classes=num_classes, features=tuple(m.get("features", (16, 32))),
-                            hidden=int(m.get("hidden_cnn", 64)))
-    return cnn.LeafCNN(num_classes=num_classes)
+                            hidden=int(m.get("hidden_cnn", 64)), **kw)
+    return cnn.LeafCNN(num_classes=num_classes, **kw)
 
 
 def load_task(config) -> Task:

@@ -17,25 +17,35 @@ from .ops import Adjacency, propagate, segment_softmax, spmm
 LAYERS = ("gcn", "sage", "gat", "gin")
 
 
+def spmm32(adj: Adjacency, h):
+    """spmm with the neighbour sums in float32 whatever h's dtype (a node's sum over hundreds of
+    bf16 neighbours loses digits; see lib/precision.py); the result comes back in h's dtype."""
+    if h.dtype == jnp.float32:
+        return spmm(adj, h)
+    return spmm(adj, h.astype(jnp.float32)).astype(h.dtype)
+
+
 def _aggregate_narrow(adj: Adjacency, x, dense: nn.Module, features: int):
     if features < x.shape[-1]:
-        return spmm(adj, dense(x))
-    return dense(spmm(adj, x))
+        return spmm32(adj, dense(x))
+    return dense(spmm32(adj, x))
 
 
 class GCNConv(nn.Module):
     """X' = Â X W + b with Â from build_adjacency(norm='gcn' or 'cluster_gcn'); Glorot init
-    as in Kipf & Welling."""
+    as in Kipf & Welling. dtype: compute dtype of the dense map (parameters stay float32)."""
     features: int
     use_bias: bool = True
     kernel_init: Callable = nn.initializers.glorot_uniform()
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, adj: Adjacency, x):
-        dense = nn.Dense(self.features, use_bias=False, kernel_init=self.kernel_init, name="linear")
-        h = _aggregate_narrow(adj, x, dense, self.features)
+        dense = nn.Dense(self.features, use_bias=False, kernel_init=self.kernel_init, name="linear",
+                         dtype=self.dtype)
+        h = _aggregate_narrow(adj, x.astype(self.dtype), dense, self.features)
         if self.use_bias:
-            h = h + self.param("bias", nn.initializers.zeros, (self.features,))
+            h = h + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
         return h
 
 

@@ -2,15 +2,21 @@
 
 Both are pure functions of (seed, epoch, step): the sampler state a checkpoint needs is
 just those integers, so a resumed run draws exactly the same batches. Every batch of a
-sampler has the same padded shapes (one compile).
+sampler has the same padded shapes (one compile). `ClusterBatches` turns Cluster-GCN
+batches into what a jitted step takes: features, labels, loss mask and the normalised
+adjacency, padded to one static shape, several batches stacked per step.
 """
 from __future__ import annotations
 
+import collections
+import time
 from typing import Sequence
 
+import jax
 import numpy as np
 
 from .graph import Graph, GraphError, make_graph, unpad_edges
+from .norm import build_adjacency
 
 
 def csr(g: Graph):
@@ -117,8 +123,9 @@ class ClusterSampler:
         self.parts = metis_partition(g, num_parts, seed)
         self.members = [np.nonzero(self.parts == p)[0] for p in range(num_parts)]
         self.steps_per_epoch = int(np.ceil(num_parts / clusters_per_batch))
-        indptr, _ = csr(g)
-        deg = np.diff(indptr)
+        self.indptr, self.indices = csr(g)
+        self._local = np.full(g.num_nodes, -1, np.int64)  # global -> batch position, reset after each use
+        deg = np.diff(self.indptr)
         sizes = np.sort([m.size for m in self.members])[::-1]
         degs = np.sort([deg[m].sum() for m in self.members])[::-1]
         self.num_nodes_pad = int(sizes[:self.q].sum()) + 1
@@ -128,8 +135,107 @@ class ClusterSampler:
         perm = _rng(self.seed, epoch, 0, 1).permutation(self.num_parts)
         return perm[step * self.q:(step + 1) * self.q]
 
+    def induced(self, clusters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(nodes, senders, receivers) of the subgraph induced by the union of `clusters`: nodes sorted,
+        edges in batch positions, grouped by receiver in node order (the graph's own edge order).
+        Read from the CSR rows of the batch's nodes: O(batch edges), not O(all edges)."""
+        nodes = np.sort(np.concatenate([self.members[c] for c in clusters]))
+        lo, deg = self.indptr[nodes], self.indptr[nodes + 1] - self.indptr[nodes]
+        start = np.cumsum(deg) - deg
+        src = self.indices[np.repeat(lo - start, deg) + np.arange(deg.sum())]
+        dst = np.repeat(np.arange(nodes.size), deg)
+        self._local[nodes] = np.arange(nodes.size)
+        src = self._local[src]
+        self._local[nodes] = -1
+        keep = src >= 0  # senders outside the chosen clusters are dropped
+        return nodes, src[keep], dst[keep]
+
     def sample(self, epoch: int, step: int) -> Graph:
-        from .graph import subgraph
-        nodes = np.sort(np.concatenate([self.members[c] for c in self.clusters(epoch, step)]))
-        return subgraph(self.g, nodes, num_nodes_pad=self.num_nodes_pad,
-                        num_edges_pad=self.num_edges_pad)
+        nodes, s, r = self.induced(self.clusters(epoch, step))
+        g = self.g
+        return make_graph(np.asarray(g.x)[nodes], np.asarray(g.y)[nodes], s, r,
+                          train_mask=np.asarray(g.train_mask)[nodes], val_mask=np.asarray(g.val_mask)[nodes],
+                          test_mask=np.asarray(g.test_mask)[nodes], num_nodes_pad=self.num_nodes_pad,
+                          num_edges_pad=self.num_edges_pad, name="cluster_batch")
+
+
+class ClusterBatches:
+    """Cluster-GCN training batches for a jitted step (host), padded to one static shape.
+
+    `ClusterSampler` gives the METIS partition and the clusters of each batch (a pure function of
+    (seed, epoch, index)) and the induced subgraph of their union. A batch is
+    {'x', 'y', 'loss_mask' (training nodes of the batch), 'adj' (the subgraph normalised with
+    `norm` / `lam`, self loops added, lib.graph.norm)}. Its structure (nodes, labels, adjacency)
+    depends only on the set of clusters, so it is cached (LRU, `cache` entries; 0 turns the cache
+    off); features are gathered from the host feature matrix for each batch, so only the batch's
+    rows reach the device. `batches(step)` stacks the `batches_per_step` batches of a step on a
+    leading axis; batch b of the run is batch b % steps_per_epoch of epoch b // steps_per_epoch.
+    """
+
+    def __init__(self, g: Graph, num_parts: int, clusters_per_batch: int, batches_per_step: int,
+                 norm: str, lam: float, seed: int, cache: int = 256):
+        self.g = g
+        self.x = np.asarray(g.x, np.float32)
+        t0 = time.perf_counter()
+        self.sampler = ClusterSampler(g, num_parts, clusters_per_batch, seed=seed)
+        self.partition_time_s = time.perf_counter() - t0
+        self.norm, self.lam, self.k = norm, lam, batches_per_step
+        self.steps_per_epoch = self.sampler.steps_per_epoch  # batches per epoch
+        self.num_nodes_pad = self.sampler.num_nodes_pad
+        self.num_edges_pad = self.sampler.num_edges_pad + self.sampler.num_nodes_pad  # + self loops
+        self.cache_size = cache
+        self._cache: collections.OrderedDict = collections.OrderedDict()
+
+    def induced(self, clusters) -> tuple[np.ndarray, Graph]:
+        """(nodes, Graph) of the subgraph induced by the union of `clusters` (structure only: no features)."""
+        nodes, s, r = self.sampler.induced(clusters)
+        g = self.g
+        sub = make_graph(np.zeros((nodes.size, 0), np.float32), np.asarray(g.y)[nodes], s, r,
+                         train_mask=np.asarray(g.train_mask)[nodes], num_nodes_pad=self.num_nodes_pad,
+                         num_edges_pad=self.num_edges_pad - self.num_nodes_pad, name="cluster_batch")
+        return nodes, sub
+
+    def pad_to(self, num_nodes_pad: int, num_edges_pad: int) -> None:
+        """Pad to a larger common shape (e.g. the largest over several seeds' partitions)."""
+        if num_nodes_pad < self.num_nodes_pad or num_edges_pad < self.num_edges_pad:
+            raise GraphError(f"pad_to({num_nodes_pad}, {num_edges_pad}) is smaller than the batches "
+                             f"({self.num_nodes_pad}, {self.num_edges_pad})")
+        self.num_nodes_pad, self.num_edges_pad = int(num_nodes_pad), int(num_edges_pad)
+        self._cache.clear()
+
+    def position(self, step: int) -> tuple[int, int]:
+        """(epoch, index in epoch) of the first batch of `step`."""
+        return divmod(step * self.k, self.steps_per_epoch)
+
+    def _structure(self, epoch: int, index: int) -> dict:
+        key = tuple(sorted(int(c) for c in self.sampler.clusters(epoch, index)))
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        nodes, sub = self.induced(key)
+        adj = build_adjacency(sub, self.norm, self_loops=True, lam=self.lam, num_edges_pad=self.num_edges_pad)
+        real = np.asarray(sub.node_mask)
+        ids = np.zeros(self.num_nodes_pad, np.int64)
+        ids[:nodes.size] = nodes
+        out = {"ids": ids, "node_mask": real,
+               "y": np.asarray(sub.y, np.int32), "loss_mask": np.asarray(sub.train_mask) & real,
+               # the same static layout for every batch (symmetry of the normalised A varies)
+               "adj": adj.replace(symmetric=False)}
+        if self.cache_size:
+            self._cache[key] = out
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return out
+
+    def one(self, epoch: int, index: int) -> dict:
+        s = self._structure(epoch, index)
+        x = self.x[s["ids"]]
+        x[~s["node_mask"]] = 0.0
+        return {"x": x, "y": s["y"], "loss_mask": s["loss_mask"], "adj": s["adj"]}
+
+    def __call__(self, step: int) -> dict:
+        """The `batches_per_step` batches of `step`, stacked on a leading axis."""
+        first = step * self.k
+        parts = [self.one(*divmod(b, self.steps_per_epoch)) for b in range(first, first + self.k)]
+        return jax.tree.map(lambda *xs: np.stack(xs), *parts)

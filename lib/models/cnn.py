@@ -24,16 +24,19 @@ class ConvNet(nn.Module):
     features: tuple = (16, 32)
     hidden: int = 64
     kernel: tuple = (3, 3)
+    dtype: jnp.dtype = jnp.float32  # compute dtype; logits come out in float32
+    param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
-        x = _nhwc(x.astype(jnp.float32))
+        kw = {"dtype": self.dtype, "param_dtype": self.param_dtype}
+        x = _nhwc(x.astype(self.dtype))
         for f in self.features:
-            x = nn.relu(nn.Conv(f, self.kernel, padding="SAME")(x))
+            x = nn.relu(nn.Conv(f, self.kernel, padding="SAME", **kw)(x))
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
         x = x.reshape(x.shape[0], -1)
-        x = nn.relu(nn.Dense(self.hidden)(x))
-        return nn.Dense(self.num_classes)(x)
+        x = nn.relu(nn.Dense(self.hidden, **kw)(x))
+        return nn.Dense(self.num_classes, **kw)(x).astype(jnp.float32)
 
 
 class LeafCNN(ConvNet):

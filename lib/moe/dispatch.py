@@ -2,11 +2,13 @@
 
 Expert parameters: {'w1': [E, d, f], 'w2': [E, f, d]}; expert(x) = gelu(x @ w1) @ w2.
 
-Capacity convention (one, documented; MOE.md section 6.1): C = ceil(cf * T * k / E) per routing group
-(`RouterSpec.capacity`). Priority: slot 0 of every token before slot 1 of any token, tokens in order
-within a slot; slots past capacity are dropped (their combine weight becomes 0).
+Capacity convention (one, for every router that has no rule of its own): C = ceil(cf * T * k / E) per
+routing group (`RouterSpec.capacity`; GShard/Switch's convention). Priority: slot 0 of every token before
+slot 1 of any token, tokens in order within a slot; slots past capacity are dropped (their combine weight
+becomes 0).
 
-Implementations (`IMPLS`):
+Implementations (`IMPLS`, the accepted values of `moe.dispatch`; `MODES` maps each to a `DispatchMode`,
+resolved once per layer spec by `resolve`):
 - 'einsum':   one-hot [T, E, C] dispatch/combine einsums (GShard); the readable reference.
 - 'capacity': index gather into a static [E, C, d] buffer and a gather back; same result, no [T,E,C].
 - 'dropless_tiles':  every routed token computed: rows sorted by expert (no padding between experts);
@@ -28,25 +30,15 @@ The combine weights are applied inside the combine (its VJP gives the weight gra
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
 from lib.moe.routers import MoEConfigError, Routing
-
-IMPLS = ("einsum", "capacity", "dropless", "dropless_tiles", "dropless_ragged")
-CAPACITY_IMPLS = ("einsum", "capacity")
-
-
-def resolve_impl(impl: str) -> str:
-    if impl not in IMPLS:
-        raise MoEConfigError("moe.dispatch", impl, f"one of {IMPLS}")
-    if impl == "dropless":
-        return "dropless_ragged" if jax.default_backend() in ("gpu", "tpu") else "dropless_tiles"
-    return impl
-
 
 def expert_ffn(params: dict, xin: jax.Array) -> jax.Array:
     """Expert FFNs on a [E, C, d] buffer."""
@@ -392,13 +384,6 @@ def sort_rows(index: jax.Array, mask: jax.Array, num_experts: int) -> SortedRows
     return SortedRows(src=src, loc=loc, sizes=sizes, starts=ends - sizes, ends=ends)
 
 
-def _sorted_rows(r: Routing, e: int):
-    """(order, sorted keys, sizes): kept for callers of the earlier API."""
-    key = jnp.where(r.mask, r.index, e).reshape(-1)
-    order = jnp.argsort(key, stable=True)
-    return order, key[order], jnp.bincount(key, length=e + 1)[:e].astype(jnp.int32)
-
-
 def _stats_all(r: Routing, e: int) -> Stats:
     n = r.mask.sum().astype(jnp.float32)
     return Stats(load=_load(r, e), kept=n, routed=n)
@@ -410,34 +395,104 @@ def expert_ffn_sorted(params: dict, xs: jax.Array, starts, ends, sizes: tuple[in
     return gmm_sorted(h, params["w2"], starts, ends, sizes)
 
 
-def moe_dropless_tiles(params, x, r: Routing, tile: int = 512):
-    e = params["w1"].shape[0]
-    t, s = r.index.shape
-    lay = sort_rows(r.index, r.mask, e)
-    xs = dispatch_rows(x, lay.src, lay.loc, s)
-    y = expert_ffn_sorted(params, xs, lay.starts, lay.ends, tile_sizes(tile, t * s))
-    w = jnp.where(r.mask, r.weight, 0.0).astype(x.dtype)
-    return combine_rows(y, w, lay.src, lay.loc), _stats_all(r, e)
+def _sorted_ffn_tiles(params: dict, xs: jax.Array, lay: SortedRows, tile: int) -> jax.Array:
+    return expert_ffn_sorted(params, xs, lay.starts, lay.ends, tile_sizes(tile, xs.shape[0]))
 
 
-def moe_dropless_ragged(params, x, r: Routing):
-    e = params["w1"].shape[0]
-    t, s = r.index.shape
-    lay = sort_rows(r.index, r.mask, e)
-    xs = dispatch_rows(x, lay.src, lay.loc, s)  # unused rows sit past sum(sizes); ragged_dot leaves them 0
+def _sorted_ffn_ragged(params: dict, xs: jax.Array, lay: SortedRows, tile: int) -> jax.Array:
+    # rows past sum(sizes) (unused slots) are left 0 by ragged_dot
     h = jax.nn.gelu(jax.lax.ragged_dot(xs, params["w1"], lay.sizes))
-    y = jax.lax.ragged_dot(h, params["w2"], lay.sizes)
-    w = jnp.where(r.mask, r.weight, 0.0).astype(x.dtype)
-    return combine_rows(y, w, lay.src, lay.loc), _stats_all(r, e)
+    return jax.lax.ragged_dot(h, params["w2"], lay.sizes)
+
+
+def _dropless(sorted_ffn):
+    def apply(params, x, r: Routing, capacity: int = 0, tile: int = 512):
+        e = params["w1"].shape[0]
+        t, s = r.index.shape
+        lay = sort_rows(r.index, r.mask, e)
+        xs = dispatch_rows(x, lay.src, lay.loc, s)
+        y = sorted_ffn(params, xs, lay, tile)
+        w = jnp.where(r.mask, r.weight, 0.0).astype(x.dtype)
+        return combine_rows(y, w, lay.src, lay.loc), _stats_all(r, e)
+    return apply
+
+
+moe_dropless_tiles = _dropless(_sorted_ffn_tiles)
+moe_dropless_ragged = _dropless(_sorted_ffn_ragged)
+
+
+# ----------------------------------------------------------------------------------------------
+# routing groups: G independent groups (capacity is per group), r with a leading G axis
+
+
+def _capacity_groups(params, xg, r: Routing, capacity: int, tile: int):
+    """Per-group [E, C] buffers, then one expert matmul over every group's rows (no group batch dim)."""
+    g, tg, d = xg.shape
+    e = params["w1"].shape[0]
+    sl, stats = jax.vmap(lambda rr: make_slots(rr, e, capacity))(r)
+    buf = jax.vmap(lambda xx, s: to_buffer(xx, s, e, capacity))(xg, sl)  # [G, E, C, d]
+    buf = buf.transpose(1, 0, 2, 3).reshape(e, g * capacity, d)
+    yb = expert_ffn(params, buf).reshape(e, g, capacity, d).transpose(1, 0, 2, 3)
+    return jax.vmap(from_buffer)(yb, sl), stats
+
+
+def _einsum_groups(params, xg, r: Routing, capacity: int, tile: int):
+    return jax.vmap(lambda xx, rr: moe_einsum(params, xx, rr, capacity))(xg, r)
+
+
+def _dropless_groups(apply):
+    def groups(params, xg, r: Routing, capacity: int, tile: int):
+        # groups only matter for routing: all groups' rows go through one grouped matmul
+        g, tg, d = xg.shape
+        flat = jax.tree.map(lambda a: a.reshape((g * tg,) + a.shape[2:]) if a.ndim >= 2 else a, r)
+        y, stats = apply(params, xg.reshape(g * tg, d), flat, capacity, tile)
+        return y.reshape(g, tg, d), jax.tree.map(lambda a: a[None], stats)
+    return groups
+
+
+# ----------------------------------------------------------------------------------------------
+# the registry
+
+
+@dataclasses.dataclass(frozen=True)
+class DispatchMode:
+    """One dispatch implementation and the properties callers ask about."""
+
+    name: str
+    drops: bool  # capacity-limited: slots past an expert's capacity are dropped
+    apply: Callable  # (params, x [T, d], r, capacity, tile) -> (y [T, d], Stats)
+    apply_groups: Callable  # (params, xg [G, Tg, d], r [G, ...], capacity, tile) -> (y [G, Tg, d], Stats [G|1])
+    expert_parallel: bool = True  # supported by lib.moe.parallel.ExpertParallel
+    sorted_ffn: Callable | None = None  # dropless: (params, expert-sorted rows, SortedRows, tile) -> rows
+
+
+MODES: dict[str, DispatchMode] = {
+    "einsum": DispatchMode("einsum", True, lambda p, x, r, c, t: moe_einsum(p, x, r, c), _einsum_groups,
+                           expert_parallel=False),
+    "capacity": DispatchMode("capacity", True, lambda p, x, r, c, t: moe_capacity(p, x, r, c), _capacity_groups),
+    "dropless_tiles": DispatchMode("dropless_tiles", False, moe_dropless_tiles, _dropless_groups(moe_dropless_tiles),
+                                   sorted_ffn=_sorted_ffn_tiles),
+    "dropless_ragged": DispatchMode("dropless_ragged", False, moe_dropless_ragged,
+                                    _dropless_groups(moe_dropless_ragged), sorted_ffn=_sorted_ffn_ragged),
+}
+# 'dropless' is the platform's best dropless mode: ragged_dot is native on GPU/TPU, tiles win on CPU
+IMPLS = ("einsum", "capacity", "dropless", "dropless_tiles", "dropless_ragged")
+CAPACITY_IMPLS = tuple(n for n, m in MODES.items() if m.drops)
+
+
+def resolve(impl: str) -> DispatchMode:
+    """The DispatchMode of a `moe.dispatch` value on this platform (a named error for an unknown one)."""
+    if impl not in IMPLS:
+        raise MoEConfigError("moe.dispatch", impl, f"one of {IMPLS}")
+    if impl == "dropless":
+        impl = "dropless_ragged" if jax.default_backend() in ("gpu", "tpu") else "dropless_tiles"
+    return MODES[impl]
+
+
+def resolve_impl(impl: str) -> str:
+    return resolve(impl).name
 
 
 def moe_apply(params: dict, x: jax.Array, r: Routing, *, impl: str, capacity: int, tile: int = 512):
     """Expert mixture for T tokens x [T, d] under routing r; returns (out [T, d], Stats)."""
-    impl = resolve_impl(impl)
-    if impl == "einsum":
-        return moe_einsum(params, x, r, capacity)
-    if impl == "capacity":
-        return moe_capacity(params, x, r, capacity)
-    if impl == "dropless_tiles":
-        return moe_dropless_tiles(params, x, r, tile)
-    return moe_dropless_ragged(params, x, r)
+    return resolve(impl).apply(params, x, r, capacity, tile)

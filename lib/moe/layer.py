@@ -11,6 +11,7 @@ the layer sows the per-step expert load into 'intermediates' and the train step 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -34,8 +35,13 @@ class MoESpec:
     z_weight: float = 0.0  # router z-loss weight
     align_weight: float = 0.0  # SAM alignment loss weight (routers.sam_alignment_loss; 0 for others)
 
+    @functools.cached_property
+    def mode(self) -> D.DispatchMode:
+        """The dispatch implementation, resolved once (per platform for 'dropless')."""
+        return D.resolve(self.dispatch)
+
     def validate(self, tokens: int | None = None) -> "MoESpec":
-        D.resolve_impl(self.dispatch)
+        _ = self.mode  # an unknown dispatch is a named error here
         if not self.capacity_factor > 0:
             raise MoEConfigError("moe.capacity_factor", self.capacity_factor, "> 0")
         if self.d_ff < 1 or self.num_groups < 1 or self.tile < 1:
@@ -102,23 +108,8 @@ def moe_ffn(spec: MoESpec, params: dict, state: dict, x: jax.Array, *, key=None,
     xg = x.reshape(g, t // g, d)
     ids_g = None if token_ids is None else token_ids.reshape(g, t // g)
     r = route_groups(spec, params["router"], state, xg, group_keys(key, g), step, ids_g, train)
-    cap = spec.group_capacity(t)
     experts = {"w1": params["w1"], "w2": params["w2"]}
-    impl = D.resolve_impl(spec.dispatch)
-    if impl == "capacity":  # per-group buffers, then one expert matmul over all groups' rows
-        e = spec.router.num_experts
-        sl, stats = jax.vmap(lambda rr: D.make_slots(rr, e, cap))(r)
-        buf = jax.vmap(lambda xx, s: D.to_buffer(xx, s, e, cap))(xg, sl)  # [G, E, C, d]
-        buf = buf.transpose(1, 0, 2, 3).reshape(e, g * cap, d)  # no group batch dim in the matmuls
-        yb = D.expert_ffn(experts, buf).reshape(e, g, cap, d).transpose(1, 0, 2, 3)
-        y = jax.vmap(D.from_buffer)(yb, sl)
-    elif impl == "einsum":  # the reference, per group
-        y, stats = jax.vmap(lambda xx, rr: D.moe_apply(experts, xx, rr, impl=spec.dispatch, capacity=cap,
-                                                       tile=spec.tile))(xg, r)
-    else:  # dropless: groups only matter for routing, so all groups' rows go through one grouped matmul
-        flat = jax.tree.map(lambda a: a.reshape((t,) + a.shape[2:]) if a.ndim >= 2 else a, r)
-        y, stats = D.moe_apply(experts, x, flat, impl=spec.dispatch, capacity=cap, tile=spec.tile)
-        y, stats = y.reshape(g, t // g, d), jax.tree.map(lambda a: a[None], stats)
+    y, stats = spec.mode.apply_groups(experts, xg, r, spec.group_capacity(t), spec.tile)
     if spec.router.residual:  # BASE: alpha * expert(x) + (1 - alpha) * x
         y = y + (1.0 - r.weight.sum(-1, keepdims=True)).astype(x.dtype) * xg
     aux = finalize(summarize(spec, r, stats))
@@ -146,10 +137,12 @@ class MoEFFN(nn.Module):
                                                                     out_axis=2), (e, f, d)),
         }
         state = self.variable("moe_state", "router", lambda: R.init_state(self.spec.router)).value
-        needs_key = self.spec.router.name == "dts" or self.spec.router.second_policy == "random"
-        key = self.make_rng("route") if (needs_key and train) else None
+        key = self.make_rng("route") if (self.spec.router.needs_key and train) else None
         ids = None if token_ids is None else token_ids.reshape(-1)
         xt = x.reshape(-1, d).astype(self.dtype)
+        # expert matmuls in the compute dtype; the router weight stays float32, so the router's
+        # logits (x @ router, promoted) and its softmax are float32 (bf16 ties flip top-k choices)
+        params = {**params, "w1": params["w1"].astype(self.dtype), "w2": params["w2"].astype(self.dtype)}
         if self.parallel is None:
             y, aux = moe_ffn(self.spec, params, state, xt, key=key, step=step, token_ids=ids, train=train)
         else:
@@ -159,4 +152,4 @@ class MoEFFN(nn.Module):
         if "index" in aux:
             self.sow("intermediates", "index", aux.pop("index").reshape(b, l, -1))
             self.sow("intermediates", "mask", aux.pop("mask").reshape(b, l, -1))
-        return y.reshape(b, l, d), aux
+        return y.reshape(b, l, d).astype(x.dtype), aux

@@ -3,8 +3,8 @@
 A routing trace is a boolean array a[..., N, L, E]: sequence n, position t, expert e, True when token
 (n, t) is routed to e (top-k: k Trues per token). A leading axis, when present, is the layer.
 
-SRP and SCH follow MOE.md section 5 (Liang et al., arXiv 2505.16056; operational definitions from the
-ljcleo/moe-lrc code):
+SRP and SCH follow Liang et al., arXiv 2505.16056 (local routing consistency; operational definitions
+from the authors' code, github.com/ljcleo/moe-lrc):
 - SRP(m): over all windows sigma of m consecutive tokens (stride 1, within a sequence), counts
   c[sigma, e]; for a threshold c the fixed set S = {e : c[sigma, e] >= c}; matches = sum of c over S,
   preds = m * |S|, acts = total activations; F1 = 2 matches / (preds + acts); SRP = max over c.

@@ -89,7 +89,7 @@ class ExpertParallel:
         if spec.num_groups % self.n_devices:
             raise MoEConfigError("moe.num_groups", spec.num_groups,
                                  f"a multiple of the number of devices {self.n_devices}")
-        if D.resolve_impl(spec.dispatch) == "einsum":
+        if not spec.mode.expert_parallel:
             raise MoEConfigError("moe.dispatch", spec.dispatch,
                                  "'capacity' or a dropless mode under expert parallelism")
         spec.validate(tokens)
@@ -107,8 +107,6 @@ class ExpertParallel:
         ex = P(self.expert_axes)
         has_keys, has_ids = keys is not None, ids_g is not None
 
-        impl = D.resolve_impl(spec.dispatch)
-
         def exchange_capacity(r, xg, w1, w2):
             sl, stats = jax.vmap(lambda rr: D.make_slots(rr, e, cap))(r)
             buf = jax.vmap(lambda xx, s: D.to_buffer(xx, s, e, cap))(xg, sl)  # [g, E, C, d]
@@ -124,14 +122,14 @@ class ExpertParallel:
         def exchange_dropless(r, xg, w1, w2):
             gl, tg = xg.shape[:2]
             flat = jax.tree.map(lambda a: a.reshape((gl * tg,) + a.shape[2:]) if a.ndim >= 2 else a, r)
-            y, stats = self.dropless_exchange({"w1": w1, "w2": w2}, xg.reshape(gl * tg, d), flat, impl,
+            y, stats = self.dropless_exchange({"w1": w1, "w2": w2}, xg.reshape(gl * tg, d), flat, spec.mode,
                                               spec.tile)
             return y.reshape(gl, tg, d), jax.tree.map(lambda a: a[None], stats)
 
         def local(router_w, w1, w2, state, xg, keys, ids_g, step):
             r = L.route_groups(spec, router_w, state, xg, keys if has_keys else None, step,
                                ids_g if has_ids else None, train)
-            if impl == "capacity":
+            if spec.mode.drops:
                 out, stats = exchange_capacity(r, xg, w1, w2)
             else:
                 out, stats = exchange_dropless(r, xg, w1, w2)
@@ -155,9 +153,10 @@ class ExpertParallel:
         y = self._place(y, P())  # back to replicated so callers need not know the layout
         return y.reshape(t, d), L.finalize(aux)
 
-    def dropless_exchange(self, experts, x, r, impl: str, tile: int):
+    def dropless_exchange(self, experts, x, r, mode: D.DispatchMode, tile: int):
         """Inside shard_map: dropless expert mixture of this device's rows x [T, d] under routing r
-        ([T, S]) with experts sharded over the expert axes (w1/w2 hold the local experts)."""
+        ([T, S]) with experts sharded over the expert axes (w1/w2 hold the local experts); `mode` (a
+        dropless DispatchMode) runs the expert FFNs on the rows that arrived."""
         t, s = r.index.shape
         e_loc = experts["w1"].shape[0]
         n_ep = self.n_expert
@@ -181,11 +180,7 @@ class ExpertParallel:
         used = recv_eid < e_loc
         lay2 = D.sort_rows(recv_eid, used, e_loc)
         xs = D.dispatch_rows(recv, lay2.src, lay2.loc, 1)
-        if impl == "dropless_ragged":
-            h = jax.nn.gelu(jax.lax.ragged_dot(xs, experts["w1"], lay2.sizes))
-            ys = jax.lax.ragged_dot(h, experts["w2"], lay2.sizes)
-        else:
-            ys = D.expert_ffn_sorted(experts, xs, lay2.starts, lay2.ends, D.tile_sizes(tile, n_ep * rows))
+        ys = mode.sorted_ffn(experts, xs, lay2, tile)
         y_recv = D.combine_rows(ys, used.astype(ys.dtype), lay2.src, lay2.loc)  # back to arrival order
         back = self.a2a(y_recv.reshape(n_ep, rows, -1)).reshape(n_ep * rows, -1)
         w = jnp.where(r.mask, r.weight, 0.0).astype(x.dtype)

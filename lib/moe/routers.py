@@ -3,20 +3,25 @@
 Every router returns a `Routing` with S "slots" per token: `index[t, s]` is the expert of slot s,
 `weight[t, s]` its combine weight and `mask[t, s]` whether the slot is used. Top-k style routers use
 S = k; routers with a data-dependent number of experts per token (DTS-Gate, expert-choice) use S = E
-with a mask. Selection and combine weights are kept separate (MOE.md section 7), which is what the
-loss-free bias, the DTS threshold and hash routing need.
+with a mask. Selection and combine weights are kept separate (the expert index comes from one score,
+the combine weight may come from another), which is what the loss-free bias, the DTS threshold and
+hash routing need.
 
 Slot order is priority order for capacity dispatch: all slot-0 choices outrank slot-1 choices, and
 within a slot earlier tokens outrank later ones (HetuMoE / GShard convention).
 
-Routers are selected by name with `make_spec(name=..., num_experts=..., ...)`, which validates the
-configuration before anything is traced (`MoEConfigError` names the key, value and what is allowed).
+Routers are registered by name in `KINDS` (a `RouterKind` each: the routing function and the
+properties the rest of lib/moe asks about: slots per token, capacity rule, learned or fixed,
+balance loss, causal or not, router state, residual mix, expert groups, whether it needs a PRNG
+key). `make_spec(name=..., num_experts=..., ...)` resolves the name once (aliases 'switch' and
+'gshard' included) and validates the configuration before anything is traced (`MoEConfigError`
+names the key, value and what is allowed); `RouterSpec.kind` is the resolved entry.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -33,18 +38,6 @@ class MoEConfigError(ConfigError):
         super().__init__(f"moe config key {key!r} = {value!r} is invalid; allowed: {allowed}")
 
 
-ROUTERS = (
-    "topk",  # softmax top-k; k=1 is Switch, k=2 is GShard top-2 (second_policy='random' optional)
-    "switch",  # alias: topk with k=1
-    "gshard",  # alias: topk with k=2, normalised weights, random second-expert routing
-    "ktop1",  # M6 expert prototyping: k groups of E/k experts, top-1 in each
-    "hash",  # fixed token-id -> expert map, no learned router
-    "base",  # balanced assignment (Sinkhorn + balanced rounding), sigmoid residual mix
-    "sam",  # switch-and-mixture: top-1 group of experts, then top-k inside it, + alignment loss
-    "expert_choice",  # experts pick their top-C tokens (not causal: leaks future tokens)
-    "dts",  # DTS-Gate: Gumbel-softmax, annealed temperature, threshold, optional switch to top-1
-    "lossfree",  # top-k on score + bias, combine with unbiased scores, bias updated outside optax
-)
 TAU_SCHEDULES = ("none", "exp", "linear")
 SECOND_POLICIES = ("all", "random")
 BIAS_RULES = ("sign", "proportional", "proportional_decay")
@@ -65,7 +58,7 @@ class RouterSpec:
     hash_seed: int = 0
     sinkhorn_iters: int = 8  # BASE
     capacity_factor: float = 1.0  # expert-choice tokens per expert = ceil(cf * T * k / E)
-    # DTS-Gate (defaults are the EvoMoE code's; the paper's values were not found, MOE.md section 2)
+    # DTS-Gate (defaults are the EvoMoE code's (codecaution/EvoMoE); the paper does not state them)
     tau_max: float = 1.0
     tau_min: float = 0.5
     tau_decay_steps: int = 1
@@ -80,34 +73,37 @@ class RouterSpec:
     bias_decay_steps: float = 1000.0  # proportional_decay: eps0 / (1 + n / n0)
 
     @property
+    def kind(self) -> "RouterKind":
+        """The registry entry of this router (make_spec has checked the name)."""
+        return KINDS[self.name]
+
+    @property
     def slots(self) -> int:
         """Slots per token in the Routing arrays."""
-        if self.name in ("dts", "expert_choice"):
-            return self.num_experts
-        if self.name in ("hash", "base"):
-            return 1
-        return self.k
+        return {"k": self.k, "experts": self.num_experts, "one": 1}[self.kind.slots]
 
     @property
     def residual(self) -> bool:
         """BASE mixes alpha * expert(x) + (1 - alpha) * x."""
-        return self.name == "base"
+        return self.kind.residual
 
     @property
     def has_state(self) -> bool:
-        return self.name == "lossfree"
+        return self.kind.stateful
+
+    @property
+    def needs_key(self) -> bool:
+        """Whether routing in training draws random numbers (a PRNG key must be passed)."""
+        return self.kind.needs_key(self)
 
     def capacity(self, tokens: int, capacity_factor: float) -> int:
         """Per-expert capacity for capacity-mode dispatch (one convention: ceil(cf * T * k / E))."""
-        e = self.num_experts
-        if self.name == "dts":
-            return tokens  # EvoMoE: capacity = all tokens, nothing dropped
-        if self.name == "expert_choice":
-            return ec_capacity(self, tokens)
-        if self.name == "base":
-            return -(-tokens // e)  # balanced by construction
-        k = 1 if self.name == "hash" else self.k
-        return max(1, min(tokens * self.slots, math.ceil(capacity_factor * tokens * k / e)))
+        return self.kind.capacity(self, tokens, capacity_factor)
+
+
+def slot_capacity(spec: RouterSpec, tokens: int, capacity_factor: float) -> int:
+    """The default rule: ceil(cf * T * slots / E), at least 1, at most every slot."""
+    return max(1, min(tokens * spec.slots, math.ceil(capacity_factor * tokens * spec.slots / spec.num_experts)))
 
 
 def ec_capacity(spec: RouterSpec, tokens: int) -> int:
@@ -115,16 +111,14 @@ def ec_capacity(spec: RouterSpec, tokens: int) -> int:
 
 
 def make_spec(name: str, num_experts: int, **kw) -> RouterSpec:
-    """Validated RouterSpec; aliases 'switch'/'gshard' expand to 'topk'."""
+    """Validated RouterSpec; aliases ('switch', 'gshard') expand to their router with fixed options."""
     if name not in ROUTERS:
         raise MoEConfigError("moe.router", name, f"one of {ROUTERS}")
     if not isinstance(num_experts, int) or num_experts < 1:
         raise MoEConfigError("moe.num_experts", num_experts, "a positive int")
-    if name == "switch":
-        name, kw = "topk", {**kw, "k": 1}
-    elif name == "gshard":
-        kw = {"normalize": True, "second_policy": "random", **kw, "k": 2}
-        name = "topk"
+    if name in ALIASES:
+        a = ALIASES[name]
+        name, kw = a.router, {**a.defaults, **kw, **a.fixed}
     unknown = set(kw) - {f.name for f in dataclasses.fields(RouterSpec)}
     if unknown:
         raise MoEConfigError("moe.router options", sorted(unknown),
@@ -133,13 +127,8 @@ def make_spec(name: str, num_experts: int, **kw) -> RouterSpec:
     e, k = spec.num_experts, spec.k
     if not 1 <= k <= e:
         raise MoEConfigError("moe.k", k, f"1 <= k <= num_experts ({e})")
-    if spec.name == "ktop1" and e % k:
-        raise MoEConfigError("moe.k", k, f"a divisor of num_experts ({e}) for k-top-1")
-    if spec.name == "sam":
-        g = spec.group_size or max(1, e // 2)
-        if e % g or not 1 <= k <= g:
-            raise MoEConfigError("moe.group_size", spec.group_size,
-                                 f"a divisor of num_experts ({e}) with k ({k}) <= group_size")
+    if spec.kind.check is not None:
+        spec.kind.check(spec)
     if spec.second_policy not in SECOND_POLICIES:
         raise MoEConfigError("moe.second_policy", spec.second_policy, f"one of {SECOND_POLICIES}")
     if spec.second_policy == "random" and k != 2:
@@ -177,9 +166,7 @@ class Routing:
 
 def init_state(spec: RouterSpec) -> dict:
     """Non-trainable router state (kept out of the optimizer, checkpointed with the train state)."""
-    if spec.name == "lossfree":
-        return {"bias": jnp.zeros((spec.num_experts,), jnp.float32)}
-    return {}
+    return spec.kind.init_state(spec) if spec.kind.stateful else {}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -211,7 +198,7 @@ def switch_loss(probs: jax.Array, index: jax.Array, mask: jax.Array, k: int) -> 
 # routers
 
 
-def _topk(spec, logits, key, train):
+def _topk(spec, logits, *, key, train, **_):
     probs = jax.nn.softmax(logits, axis=-1)
     w, idx = jax.lax.top_k(probs, spec.k)
     mask = jnp.ones(idx.shape, bool)
@@ -223,10 +210,10 @@ def _topk(spec, logits, key, train):
         keep = jax.random.uniform(key, g2.shape) < 2.0 * g2
         mask = mask.at[:, 1].set(keep)
     w = jnp.where(mask, w, 0.0)
-    return idx, w, mask, probs, switch_loss(probs, idx, mask, spec.k)
+    return _out(idx, w, mask, probs=probs, aux_loss=switch_loss(probs, idx, mask, spec.k))
 
 
-def _ktop1(spec, logits):
+def _ktop1(spec, logits, **_):
     t, e = logits.shape
     g = e // spec.k
     lg = logits.reshape(t, spec.k, g)
@@ -237,17 +224,17 @@ def _ktop1(spec, logits):
     mask = jnp.ones(idx.shape, bool)
     # one balance loss per prototype group, summed (HetuMoE KTop1Gate)
     aux = sum(switch_loss(p[:, i], local[:, i:i + 1], mask[:, i:i + 1], 1) for i in range(spec.k))
-    return idx, w, mask, p.reshape(t, e) / spec.k, aux
+    return _out(idx, w, mask, probs=p.reshape(t, e) / spec.k, aux_loss=aux)
 
 
-def _hash(spec, token_ids):
+def _hash(spec, logits, *, token_ids, **_):
     if token_ids is None:
         raise MoEConfigError("token_ids", None, "int token ids [T] for router 'hash'")
     t = token_ids.reshape(-1).astype(jnp.uint32) % jnp.uint32(spec.vocab_size)
     # fixed random map: a random permutation of the vocabulary, split evenly over experts
     perm = jax.random.permutation(jax.random.PRNGKey(spec.hash_seed), spec.vocab_size)
     idx = (perm[t] % spec.num_experts).astype(jnp.int32)[:, None]
-    return idx, jnp.ones(idx.shape, jnp.float32), jnp.ones(idx.shape, bool)
+    return _out(idx, jnp.ones(idx.shape, jnp.float32), jnp.ones(idx.shape, bool))
 
 
 def sinkhorn(scores: jax.Array, iters: int) -> jax.Array:
@@ -303,11 +290,11 @@ def balanced_assignment(scores: jax.Array, iters: int) -> jax.Array:
     return assign
 
 
-def _base(spec, logits):
+def _base(spec, logits, **_):
     idx = balanced_assignment(logits, spec.sinkhorn_iters)[:, None]
     s = jnp.take_along_axis(logits, idx, -1)
     w = jax.nn.sigmoid(s)  # BASE layers: alpha = sigmoid(x . w_e); output alpha*f(x) + (1-alpha)*x
-    return idx, w, jnp.ones(idx.shape, bool)
+    return _out(idx, w, jnp.ones(idx.shape, bool))
 
 
 def sam_alignment_loss(probs: jax.Array, group: jax.Array, weight_kth: jax.Array, group_size: int):
@@ -326,7 +313,7 @@ def sam_alignment_loss(probs: jax.Array, group: jax.Array, weight_kth: jax.Array
     return jnp.mean(jnp.sum(jnp.where(outside, jax.nn.relu(probs - tau), 0.0), -1))
 
 
-def _sam(spec, logits):
+def _sam(spec, logits, **_):
     t, e = logits.shape
     g = spec.group_size or max(1, e // 2)
     probs = jax.nn.softmax(logits, -1)
@@ -338,17 +325,17 @@ def _sam(spec, logits):
     align = sam_alignment_loss(probs, group, w[:, -1], g)  # before normalising: tau is a probability
     if spec.normalize:
         w = w / jnp.sum(w, -1, keepdims=True)
-    return idx, w, mask, probs, switch_loss(probs, idx, mask, spec.k), align
+    return _out(idx, w, mask, probs=probs, aux_loss=switch_loss(probs, idx, mask, spec.k), align_loss=align)
 
 
-def _expert_choice(spec, logits):
+def _expert_choice(spec, logits, **_):
     t, e = logits.shape
     probs = jax.nn.softmax(logits, -1)
     c = ec_capacity(spec, t)
     _, tok = jax.lax.top_k(probs.T, c)  # [E, C] tokens chosen by each expert
     chosen = jnp.zeros((e, t), bool).at[jnp.arange(e)[:, None], tok].set(True).T  # [T, E]
     idx = jnp.broadcast_to(jnp.arange(e, dtype=jnp.int32), (t, e))
-    return idx, jnp.where(chosen, probs, 0.0), chosen, probs
+    return _out(idx, jnp.where(chosen, probs, 0.0), chosen, probs=probs)
 
 
 def dts_temperature(spec: RouterSpec, step) -> jax.Array:
@@ -362,13 +349,13 @@ def dts_temperature(spec: RouterSpec, step) -> jax.Array:
     return jnp.asarray(hi, jnp.float32)
 
 
-def _dts(spec, logits, key, step, train):
+def _dts(spec, logits, *, key, step, train, **_):
     t, e = logits.shape
     probs = jax.nn.softmax(logits, -1)
     idx = jnp.broadcast_to(jnp.arange(e, dtype=jnp.int32), (t, e))
     if not train:  # EvoMoE eval: top-1 gating
         chosen = jax.nn.one_hot(jnp.argmax(logits, -1), e, dtype=bool)
-        return idx, jnp.where(chosen, probs, 0.0), chosen, probs, jnp.zeros(())
+        return _out(idx, jnp.where(chosen, probs, 0.0), chosen, probs=probs, aux_loss=jnp.zeros(()))
     tau = dts_temperature(spec, step)
     gumbel = jax.random.gumbel(key, logits.shape, jnp.float32)
     g = jax.nn.softmax((logits + gumbel) / tau, -1)
@@ -378,10 +365,12 @@ def _dts(spec, logits, key, step, train):
     chosen = jnp.where(switched, hard, soft)
     gates = jnp.where(chosen, g if spec.use_gumbel_gates else probs, 0.0)
     aux = e * jnp.sum(gates.mean(0) * chosen.astype(jnp.float32).mean(0))  # E^2 mean_e(...)
-    return idx, gates, chosen, probs, aux
+    return _out(idx, gates, chosen, probs=probs, aux_loss=aux)
 
 
-def _lossfree(spec, logits, state):
+def _lossfree(spec, logits, *, state, **_):
+    if state is None or "bias" not in state:
+        raise MoEConfigError("router state", state, "{'bias': [E]} from init_state for 'lossfree'")
     scores = jax.nn.softmax(logits, -1) if spec.score == "softmax" else jax.nn.sigmoid(logits)
     bias = jax.lax.stop_gradient(state["bias"])
     _, idx = jax.lax.top_k(scores + bias, spec.k)  # bias affects selection only
@@ -390,42 +379,39 @@ def _lossfree(spec, logits, state):
         w = w / jnp.sum(w, -1, keepdims=True)
     mask = jnp.ones(idx.shape, bool)
     probs = scores / jnp.sum(scores, -1, keepdims=True)
-    return idx, w, mask, probs, switch_loss(probs, idx, mask, spec.k)
+    return _out(idx, w, mask, probs=probs, aux_loss=switch_loss(probs, idx, mask, spec.k))
+
+
+def _out(index, weight, mask, **rest) -> dict:
+    return {"index": index, "weight": weight, "mask": mask, **rest}
+
+
+def _check_ktop1(spec: RouterSpec) -> None:
+    if spec.num_experts % spec.k:
+        raise MoEConfigError("moe.k", spec.k, f"a divisor of num_experts ({spec.num_experts}) for k-top-1")
+
+
+def _check_sam(spec: RouterSpec) -> None:
+    e, g = spec.num_experts, spec.group_size or max(1, spec.num_experts // 2)
+    if e % g or not 1 <= spec.k <= g:
+        raise MoEConfigError("moe.group_size", spec.group_size,
+                             f"a divisor of num_experts ({e}) with k ({spec.k}) <= group_size")
 
 
 def route(spec: RouterSpec, logits: jax.Array, *, state: dict | None = None, key=None, step=0,
           token_ids=None, train: bool = True) -> Routing:
-    """Route T tokens given router logits [T, E]. `key` is needed by gshard-random and DTS."""
+    """Route T tokens given router logits [T, E]. `key` is needed when `spec.needs_key` (gshard-random, DTS)."""
     logits = logits.astype(jnp.float32)  # routers in float32 (flaxformer convention)
     t, e = logits.shape
     if e != spec.num_experts:
         raise MoEConfigError("logits.shape[-1]", e, f"num_experts = {spec.num_experts}")
-    needs_key = spec.name == "dts" or (spec.name == "topk" and spec.second_policy == "random")
-    if needs_key and train and key is None:
+    if spec.needs_key and train and key is None:
         raise MoEConfigError("key", None, f"a PRNG key for router {spec.name!r} in training")
-    zero = jnp.zeros((), jnp.float32)
-    probs = jax.nn.softmax(logits, -1)
-    aux = align = zero
-    if spec.name == "topk":
-        idx, w, mask, probs, aux = _topk(spec, logits, key, train)
-    elif spec.name == "ktop1":
-        idx, w, mask, probs, aux = _ktop1(spec, logits)
-    elif spec.name == "hash":
-        idx, w, mask = _hash(spec, token_ids)
-    elif spec.name == "base":
-        idx, w, mask = _base(spec, logits)
-    elif spec.name == "sam":
-        idx, w, mask, probs, aux, align = _sam(spec, logits)
-    elif spec.name == "expert_choice":
-        idx, w, mask, probs = _expert_choice(spec, logits)
-    elif spec.name == "dts":
-        idx, w, mask, probs, aux = _dts(spec, logits, key, step, train)
-    elif spec.name == "lossfree":
-        if state is None or "bias" not in state:
-            raise MoEConfigError("router state", state, "{'bias': [E]} from init_state for 'lossfree'")
-        idx, w, mask, probs, aux = _lossfree(spec, logits, state)
-    else:  # pragma: no cover - make_spec validated the name
-        raise MoEConfigError("moe.router", spec.name, f"one of {ROUTERS}")
+    out = {"probs": jax.nn.softmax(logits, -1), "aux_loss": jnp.zeros((), jnp.float32),
+           "align_loss": jnp.zeros((), jnp.float32)}
+    out.update(spec.kind.route(spec, logits, state=state, key=key, step=step, token_ids=token_ids, train=train))
+    idx, w, mask, probs, aux, align = (out[k] for k in ("index", "weight", "mask", "probs", "aux_loss",
+                                                       "align_loss"))
     return Routing(index=idx.astype(jnp.int32), weight=w.astype(jnp.float32), mask=mask,
                    probs=probs, aux_loss=aux, z_loss=z_loss(logits), align_loss=align)
 
@@ -435,10 +421,14 @@ def update_state(spec: RouterSpec, state: dict, load: jax.Array, step=0) -> dict
 
     load: tokens routed to each expert in the step (summed over devices/groups).
     sign: b += u * sign(mean - load); proportional: b += u * (mean - load) / mean;
-    proportional_decay: the same with u / (1 + step / n0) (Han & Zhong dual step, MOE.md 3.2).
+    proportional_decay: the same with u / (1 + step / n0) (Han & Zhong dual step).
     """
-    if spec.name != "lossfree":
+    if not spec.kind.stateful:
         return state
+    return spec.kind.update_state(spec, state, load, step)
+
+
+def _lossfree_update(spec: RouterSpec, state: dict, load: jax.Array, step) -> dict:
     err = jnp.mean(load) - load
     if spec.bias_rule == "sign":
         delta = spec.bias_rate * jnp.sign(err)
@@ -448,3 +438,67 @@ def update_state(spec: RouterSpec, state: dict, load: jax.Array, step=0) -> dict
             rate = rate / (1.0 + jnp.asarray(step, jnp.float32) / spec.bias_decay_steps)
         delta = rate * err / jnp.maximum(jnp.mean(load), 1.0)
     return {**state, "bias": state["bias"] + delta.astype(jnp.float32)}
+
+
+# ----------------------------------------------------------------------------------------------
+# the registry
+
+
+@dataclasses.dataclass(frozen=True)
+class RouterKind:
+    """One router: its routing function and the properties the layer, dispatch and trainers ask about."""
+
+    route: Callable  # (spec, logits, *, state, key, step, token_ids, train) -> dict (see _out)
+    doc: str
+    slots: str = "k"  # slots per token: 'k', 'experts' (a data-dependent number, masked) or 'one'
+    capacity: Callable = slot_capacity  # (spec, tokens, capacity_factor) -> per-expert capacity
+    learned: bool = True  # routing depends on trained router weights (hash: a fixed map)
+    aux_loss: bool = True  # computes a load-balance loss (weighted by the layer's aux_weight)
+    causal: bool = True  # a token's route depends on that token only (expert-choice: on the whole group)
+    stateful: bool = False  # has router state updated outside the optimizer (init_state / update_state)
+    init_state: Callable | None = None
+    update_state: Callable | None = None
+    residual: bool = False  # output = alpha * expert(x) + (1 - alpha) * x
+    groups: str = "none"  # expert groups: 'none', 'k_groups' (k groups of E/k, top-1 in each) or
+    #                       'top_group' (the top-1 group of group_size experts, top-k inside it)
+    needs_key: Callable = lambda spec: False  # whether routing in training draws random numbers
+    check: Callable | None = None  # router-specific validation of a spec
+
+
+@dataclasses.dataclass(frozen=True)
+class Alias:
+    """A config name for a router with some options set: `fixed` always, `defaults` unless given."""
+
+    router: str
+    fixed: dict
+    defaults: dict = dataclasses.field(default_factory=dict)
+
+
+KINDS: dict[str, RouterKind] = {
+    "topk": RouterKind(_topk, "softmax top-k; k=1 is Switch, k=2 GShard top-2 (second_policy='random' optional)",
+                       needs_key=lambda spec: spec.second_policy == "random"),
+    "ktop1": RouterKind(_ktop1, "M6 expert prototyping: k groups of E/k experts, top-1 in each",
+                        groups="k_groups", check=_check_ktop1),
+    "hash": RouterKind(_hash, "fixed token-id -> expert map, no learned router", slots="one", learned=False,
+                       aux_loss=False),
+    "base": RouterKind(_base, "balanced assignment (Sinkhorn + balanced rounding), sigmoid residual mix; the "
+                       "assignment balances the whole group, so it is not causal",
+                       slots="one", capacity=lambda spec, tokens, cf: -(-tokens // spec.num_experts),
+                       aux_loss=False, causal=False, residual=True),
+    "sam": RouterKind(_sam, "switch-and-mixture: top-1 group of experts, then top-k inside it, + alignment loss",
+                      groups="top_group", check=_check_sam),
+    "expert_choice": RouterKind(_expert_choice, "experts pick their top-C tokens (not causal: sees future tokens)",
+                                slots="experts", capacity=lambda spec, tokens, cf: ec_capacity(spec, tokens),
+                                aux_loss=False, causal=False),
+    "dts": RouterKind(_dts, "DTS-Gate: Gumbel-softmax, annealed temperature, threshold, optional switch to top-1",
+                      slots="experts", capacity=lambda spec, tokens, cf: tokens,  # EvoMoE: nothing dropped
+                      needs_key=lambda spec: True),
+    "lossfree": RouterKind(_lossfree, "top-k on score + bias, combine with unbiased scores, bias updated "
+                           "outside optax", stateful=True, update_state=_lossfree_update,
+                           init_state=lambda spec: {"bias": jnp.zeros((spec.num_experts,), jnp.float32)}),
+}
+ALIASES: dict[str, Alias] = {
+    "switch": Alias("topk", fixed={"k": 1}),
+    "gshard": Alias("topk", fixed={"k": 2}, defaults={"normalize": True, "second_policy": "random"}),
+}
+ROUTERS = tuple(KINDS) + tuple(ALIASES)  # every accepted value of moe.router

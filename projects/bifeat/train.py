@@ -15,6 +15,7 @@ import numpy as np
 import optax
 
 from lib import config as config_lib
+from lib import precision
 from lib import train as train_lib
 from lib.data import planetoid
 from lib.graph import GCNConv, GINConv, SAGEConv, build_adjacency, layer_norm_kind
@@ -34,6 +35,7 @@ def validate(config) -> None:
     config_lib.choice(config, "model.layer", LAYERS)
     config_lib.choice(config, "model.quant", QUANT)
     config_lib.choice(config, "compression.mode", MODES)
+    precision.require_float32(config, "bifeat (integer codecs and int8/int4 layers)")
     c = config.compression
     try:
         check_bits(c.bits, "compression.bits")

@@ -1,9 +1,10 @@
 """Cluster-GCN (Chiang et al., KDD 2019) and the full-batch GCN it is compared against.
 
-mode='cluster': METIS splits the graph into `num_parts` clusters once (lib.graph.sampling);
-every epoch the clusters are shuffled and taken `clusters_per_batch` at a time; a batch is
-the induced subgraph of their union (the between-cluster edges among the chosen clusters are
-kept), normalised per batch as Ã = (D+I)^-1 (A+I) + λ diag(Ã) (diagonal enhancement,
+mode='cluster': METIS splits the graph into `num_parts` clusters once; every epoch the clusters
+are shuffled and taken `clusters_per_batch` at a time; a batch is the induced subgraph of their
+union (the between-cluster edges among the chosen clusters are kept), built by
+lib.graph.sampling.ClusterBatches on ClusterSampler and normalised per batch as
+Ã = (D+I)^-1 (A+I) + λ diag(Ã) (diagonal enhancement,
 lib.graph.norm 'cluster_gcn'). The loss is the mean cross-entropy over the training nodes in
 the batch. `batches_per_step` batches are stacked per step (gradient of their pooled loss); with
 `config.mesh` set their leading axis is sharded over the mesh axis 'data' (data parallel).
@@ -18,7 +19,6 @@ is saved in every checkpoint and checked against the step on resume.
 """
 from __future__ import annotations
 
-import collections
 import functools
 import math
 import time
@@ -36,8 +36,7 @@ from lib.data import planetoid
 from lib.graph import GCNConv, build_adjacency
 from lib.graph.dropout import dropout
 from lib.graph.parallel import shard_batch
-from lib.graph.graph import make_graph
-from lib.graph.sampling import ClusterSampler, csr
+from lib.graph.sampling import ClusterBatches
 from lib.graph.synthetic import csbm, random_graph
 
 DATASETS = ("csbm", "cora", "citeseer", "random")
@@ -126,96 +125,6 @@ def full_batch(g, norm: str, lam: float) -> dict:
     return {"x": np.asarray(g.x, np.float32), "y": np.asarray(g.y, np.int32),
             "loss_mask": np.asarray(g.train_mask) & real,
             "adj": build_adjacency(g, norm, self_loops=True, lam=lam)}
-
-
-class ClusterBatches:
-    """Cluster-GCN minibatches (host), padded to the sampler's static shape.
-
-    lib's ClusterSampler gives the METIS partition and the clusters of each batch (a pure function
-    of (seed, epoch, index)); the batch is the subgraph induced by their union, read here from
-    the CSR rows of its nodes (O(batch edges), not O(all edges) per batch; the same edges as
-    `ClusterSampler.sample`). Its structure (nodes, labels, normalised adjacency) depends only on
-    the set of clusters, so it is cached (LRU, `cache` entries); features are gathered from the
-    host feature matrix for each batch, so only the batch's rows reach the device.
-    """
-
-    def __init__(self, g, num_parts: int, clusters_per_batch: int, batches_per_step: int,
-                 norm: str, lam: float, seed: int, cache: int = 256):
-        self.g = g
-        self.x = np.asarray(g.x, np.float32)
-        t0 = time.perf_counter()
-        self.sampler = ClusterSampler(g, num_parts, clusters_per_batch, seed=seed)
-        self.partition_time_s = time.perf_counter() - t0
-        self.indptr, self.indices = csr(g)
-        self._local = np.full(g.num_nodes, -1, np.int64)  # global -> batch position, reset after use
-        self.norm, self.lam, self.k = norm, lam, batches_per_step
-        self.steps_per_epoch = self.sampler.steps_per_epoch  # batches per epoch
-        self.num_nodes_pad = self.sampler.num_nodes_pad
-        self.num_edges_pad = self.sampler.num_edges_pad + self.sampler.num_nodes_pad  # + self loops
-        self.cache_size = cache
-        self._cache: collections.OrderedDict = collections.OrderedDict()
-
-    def induced(self, clusters):
-        """(nodes, Graph) of the subgraph induced by the union of `clusters` (structure only)."""
-        nodes = np.sort(np.concatenate([self.sampler.members[c] for c in clusters]))
-        lo, deg = self.indptr[nodes], self.indptr[nodes + 1] - self.indptr[nodes]
-        start = np.cumsum(deg) - deg
-        src = self.indices[np.repeat(lo - start, deg) + np.arange(deg.sum())]
-        dst = np.repeat(np.arange(nodes.size), deg)
-        self._local[nodes] = np.arange(nodes.size)
-        src = self._local[src]
-        self._local[nodes] = -1
-        keep = src >= 0
-        g = self.g
-        sub = make_graph(np.zeros((nodes.size, 0), np.float32), np.asarray(g.y)[nodes], src[keep], dst[keep],
-                         train_mask=np.asarray(g.train_mask)[nodes], num_nodes_pad=self.num_nodes_pad,
-                         num_edges_pad=self.num_edges_pad - self.num_nodes_pad, name="cluster_batch")
-        return nodes, sub
-
-    def pad_to(self, num_nodes_pad: int, num_edges_pad: int) -> None:
-        """Pad to a larger common shape (e.g. the largest over several seeds' partitions)."""
-        if num_nodes_pad < self.num_nodes_pad or num_edges_pad < self.num_edges_pad:
-            raise ValueError(f"pad_to({num_nodes_pad}, {num_edges_pad}) is smaller than the batches "
-                             f"({self.num_nodes_pad}, {self.num_edges_pad})")
-        self.num_nodes_pad, self.num_edges_pad = int(num_nodes_pad), int(num_edges_pad)
-        self._cache.clear()
-
-    def position(self, step: int) -> tuple[int, int]:
-        """(epoch, index in epoch) of the first batch of `step`."""
-        return divmod(step * self.k, self.steps_per_epoch)
-
-    def _structure(self, epoch: int, index: int) -> dict:
-        key = tuple(sorted(int(c) for c in self.sampler.clusters(epoch, index)))
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        nodes, sub = self.induced(key)
-        adj = build_adjacency(sub, self.norm, self_loops=True, lam=self.lam, num_edges_pad=self.num_edges_pad)
-        real = np.asarray(sub.node_mask)
-        ids = np.zeros(self.num_nodes_pad, np.int64)
-        ids[:nodes.size] = nodes
-        out = {"ids": ids, "node_mask": real,
-               "y": np.asarray(sub.y, np.int32), "loss_mask": np.asarray(sub.train_mask) & real,
-               # the same static layout for every batch (symmetry of the normalised A varies)
-               "adj": adj.replace(symmetric=False)}
-        if self.cache_size:
-            self._cache[key] = out
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return out
-
-    def one(self, epoch: int, index: int) -> dict:
-        s = self._structure(epoch, index)
-        x = self.x[s["ids"]]
-        x[~s["node_mask"]] = 0.0
-        return {"x": x, "y": s["y"], "loss_mask": s["loss_mask"], "adj": s["adj"]}
-
-    def __call__(self, step: int) -> dict:
-        """The `batches_per_step` batches of `step`, stacked on a leading axis."""
-        first = step * self.k
-        parts = [self.one(*divmod(b, self.steps_per_epoch)) for b in range(first, first + self.k)]
-        return jax.tree.map(lambda *xs: np.stack(xs), *parts)
 
 
 class FullBatch:

@@ -12,7 +12,6 @@ import os
 
 
 from lib import report
-from lib.moe import lm
 from projects.dts_gate import train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,7 +30,7 @@ def main():
     if a.report_only:
         res = json.load(open(results))
     else:
-        res = lm.run_sweep(a.config, {g: f"gate={g},steps={a.steps}" for g in GATES}, f"runs/dts_gate{tag}",
+        res = report.run_sweep(a.config, {g: f"gate={g},steps={a.steps}" for g in GATES}, f"runs/dts_gate{tag}",
                            results, train.train_and_evaluate)
     write_report(res, tag)
 
@@ -48,7 +47,7 @@ def write_report(res, tag=""):
     for g in GATES:
         r = res["runs"][g]
         gap = [v - sw[s] for s, v in r["curves"]["val_bits_per_char"] if s in sw]
-        reach = lm.steps_to_reach(r["curves"]["val_bits_per_char"], target)
+        reach = report.steps_to_reach(r["curves"]["val_bits_per_char"], target)
         rate = [v for _, v in r["curves"].get("examples_per_sec", [])][1:]  # first log includes compilation
         cfg = r["config"]
         rows.append({"gate": LABEL[g], "val_bpc": r["final"]["val_bits_per_char"], "reach": reach,

@@ -10,7 +10,7 @@ plain weighted mean (`fedavg` rule); `direction = scale * sum_S w_n Delta_n / su
 | all           | 1                       | (1/N) sum_S Delta_n                | no         |
 | known_prob    | 1/p_n                   | (1/N) sum_S Delta_n / p_n          | yes (oracle)|
 
-FedAU (FL.md section 2, IBM/fedau main.py 'adaptive'): omega_n is the mean of client n's
+FedAU (Wang & Ji, ICLR 2024; the authors' code github.com/IBM/fedau, main.py 'adaptive'): omega_n is the mean of client n's
 observed participation intervals, each capped at K (`cutoff`), 1 before any interval is
 recorded; it is computed before this round's interval is appended.
 """

@@ -1,8 +1,8 @@
-"""FedStale's experimental setting (FL.md section 3): label-swap heterogeneity and two
+"""FedStale's experimental setting (Rodio & Neglia, arXiv 2405.04171): label-swap heterogeneity and two
 participation groups.
 
 The reference `run.sh` passes `--swap_labels` with a heterogeneity level h in {0, .2, ..., 1},
-but the generator is missing from its repository (FL.md pitfall), so the recipe here is an
+but the generator is missing from its repository (github.com/arodio/FedStale), so the recipe here is an
 assumption, stated as such: a fraction h of the clients (chosen from the seed) see every
 label c replaced by its pair partner c XOR 1 (0<->1, 2<->3, ...; with an odd number of
 classes the last one stays), so those clients pull towards a conflicting concept (concept

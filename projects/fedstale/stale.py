@@ -1,4 +1,5 @@
-"""The FedStale aggregation (FL.md section 3; arodio/FedStale aggregator.py `mix`).
+"""The FedStale aggregation (Rodio & Neglia, arXiv 2405.04171; the authors' code github.com/arodio/FedStale,
+aggregator.py `mix`).
 
 With q_k = n_k / sum n, p_k the participation probability (known, or estimated online
 with FedAU's interval statistics), delta_k = local - global, h_k the last delta_k the

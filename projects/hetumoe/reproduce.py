@@ -16,7 +16,6 @@ import os
 import numpy as np
 
 from lib import report
-from lib.moe import lm
 from projects.hetumoe import train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,7 +29,7 @@ LABEL = {"switch": "top-1 (Switch)", "gshard": "top-2 (GShard, random 2nd)", "kt
 
 
 def run_all(config_path, root, gates, steps=150, results=RESULTS):
-    return lm.run_sweep(config_path, {g: f"gate={g},steps={steps}" for g in gates}, root, results,
+    return report.run_sweep(config_path, {g: f"gate={g},steps={steps}" for g in gates}, root, results,
                         train.train_and_evaluate)
 
 

@@ -11,7 +11,6 @@ import os
 
 
 from lib import report
-from lib.moe import lm
 from projects.lossfree_balance import train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,7 +20,7 @@ LABEL = {"lossfree": "loss-free bias (u=0.01, sign)", "aux": "Switch aux loss (0
 
 
 def run_all(config_path, root):
-    return lm.run_sweep(config_path, {v: f"balance={v}" for v in VARIANTS}, root, RESULTS, train.train_and_evaluate)
+    return report.run_sweep(config_path, {v: f"balance={v}" for v in VARIANTS}, root, RESULTS, train.train_and_evaluate)
 
 
 def write_report(res):

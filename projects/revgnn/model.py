@@ -39,18 +39,27 @@ def _block_params(key, width):
 
 
 def _layer_norm(p, h, eps=1e-5):
-    mu = h.mean(-1, keepdims=True)
-    var = jnp.mean(jnp.square(h - mu), -1, keepdims=True)
-    return (h - mu) * jax.lax.rsqrt(var + eps) * p["scale"] + p["bias"]
+    """Statistics in float32 whatever h's dtype; the result in h's dtype."""
+    x = h.astype(jnp.float32)
+    mu = x.mean(-1, keepdims=True)
+    var = jnp.mean(jnp.square(x - mu), -1, keepdims=True)
+    return ((x - mu) * jax.lax.rsqrt(var + eps) * p["scale"] + p["bias"]).astype(h.dtype)
 
 
-def block_fn(rate: float):
-    """f(p, h, adj, key) = GCNConv(dropout(ReLU(LayerNorm(h)))); masks derived from `key`."""
+REMAT = ("none", "block")
+
+
+def block_fn(rate: float, remat: str = "none"):
+    """f(p, h, adj, key) = GCNConv(dropout(ReLU(LayerNorm(h)))); masks derived from `key`; runs
+    in h's dtype. remat='block' recomputes each block in the backward pass (jax.checkpoint,
+    nothing saved inside a block): activation memory ~ one block plus the residual stream."""
     def f(p, h, adj, key):
         h = jax.nn.relu(_layer_norm(p["norm"], h))
         if rate > 0:
             h = dropout(key, h, rate)
-        return GCNConv(h.shape[-1]).apply({"params": p["conv"]}, adj, h)
+        return GCNConv(h.shape[-1], dtype=h.dtype).apply({"params": p["conv"]}, adj, h)
+    if remat == "block":
+        return jax.checkpoint(f, policy=jax.checkpoint_policies.nothing_saveable)
     return f
 
 
@@ -74,8 +83,9 @@ def init(key, model: str, in_features: int, hidden: int, num_classes: int, layer
 
 
 def apply(params, adj, x, key, *, model: str, groups: int, rate: float, input_rate: float,
-          train: bool, shared_dropout: bool = True):
-    """Logits [N, classes]. `key` is used only when train=True."""
+          train: bool, shared_dropout: bool = True, dtype=jnp.float32, remat: str = "none"):
+    """Logits [N, classes] (float32). `key` is used only when train=True. dtype: compute dtype of
+    the hidden states (parameters stay float32); remat: see block_fn (residual and gcn models)."""
     rate = rate if train else 0.0
     input_rate = input_rate if train else 0.0
     k_in, k_blocks, k_head = jax.random.split(key, 3)
@@ -89,10 +99,11 @@ def apply(params, adj, x, key, *, model: str, groups: int, rate: float, input_ra
                 h = jax.nn.relu(h)
                 if rate > 0:
                     h = dropout(jax.random.fold_in(k_blocks, i), h, rate)
-            h = GCNConv(p["bias"].shape[0]).apply({"params": p}, adj, h)
-        return h
-    h = x @ params["encoder"]["kernel"] + params["encoder"]["bias"]
-    f = block_fn(rate)
+            conv = lambda p, h: GCNConv(p["bias"].shape[0], dtype=dtype).apply({"params": p}, adj, h)  # noqa: E731
+            h = (jax.checkpoint(conv) if remat == "block" and i > 0 else conv)(p, h.astype(dtype))
+        return h.astype(jnp.float32)
+    h = (x.astype(dtype) @ params["encoder"]["kernel"].astype(dtype) + params["encoder"]["bias"].astype(dtype))
+    f = block_fn(rate, remat if model == "residual" else "none")
     if model == "residual":
         layers = params["blocks"]["norm"]["scale"].shape[0]
         keys = rev.layer_keys(k_blocks, layers, 1, shared_dropout)[:, 0]
@@ -109,4 +120,5 @@ def apply(params, adj, x, key, *, model: str, groups: int, rate: float, input_ra
     h = jax.nn.relu(_layer_norm(params["head_norm"], h))
     if rate > 0:
         h = dropout(k_head, h, rate)
-    return h @ params["head"]["kernel"] + params["head"]["bias"]
+    out = h @ params["head"]["kernel"].astype(h.dtype) + params["head"]["bias"].astype(h.dtype)
+    return out.astype(jnp.float32)

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 
 from lib import config as config_lib
+from lib import precision
 from lib import train as train_lib
 from lib.data import planetoid
 from lib.graph import build_adjacency
@@ -42,6 +43,11 @@ def validate(config) -> None:
                                          f"model={m!r} (a reversible block splits channels into >= 2 groups)")
         config_lib.divisible(config, "model.hidden", config.model.groups,
                              f"model={m!r} splits the hidden channels into model.groups={config.model.groups} groups")
+    precision.policy(config)
+    config_lib.choice(config, "model.remat", model_lib.REMAT)
+    if config.model.remat != "none" and m not in ("residual", "gcn"):
+        raise config_lib.ConfigError(f"config.model.remat={config.model.remat!r} is for model='residual' or 'gcn' "
+                                     f"(model={m!r} already recomputes in its backward pass or stores by design)")
     if m == "gcn" and config.model.layers < 2:
         raise config_lib.ConfigError(f"config.model.layers={config.model.layers} must be >= 2 for model='gcn'")
 
@@ -67,7 +73,8 @@ def prepare(config):
 def make_functions(config, in_features: int, num_classes: int):
     m = config.model
     kw = dict(model=m.model, groups=m.groups, rate=m.dropout, input_rate=m.input_dropout,
-              shared_dropout=m.shared_dropout)
+              shared_dropout=m.shared_dropout, dtype=precision.policy(config).compute_dtype,
+              remat=m.get("remat", "none"))
     tx = optax.chain(optax.add_decayed_weights(config.weight_decay), optax.adam(config.learning_rate))
 
     def init(seed, data):

@@ -57,3 +57,31 @@ def test_tables_and_readme_sections(tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "x.json").write_text(json.dumps(rows[0]))
     assert report.load_results(str(tmp_path / "r"))[0]["opt"] == "lamb"
+
+
+def test_run_sweep_collects_named_runs_and_skips_finished(tmp_path):
+    """lib.report.run_sweep: one workdir per name, a results JSON with final metrics, curves and the
+    config; finished runs are not run again."""
+    cfg = tmp_path / "cfg.py"
+    cfg.write_text("from ml_collections import ConfigDict\n"
+                   "def get_config(arg=None):\n    return ConfigDict({'gate': arg.split('=')[1]})\n")
+    calls = []
+
+    def train_fn(config, workdir):
+        calls.append(config.gate)
+        with open(f"{workdir}/metrics.jsonl", "w") as f:
+            for step, v in ((10, 3.0), (20, 2.0)):
+                f.write(json.dumps({"step": step, "val_bits_per_char": v + (config.gate == "b")}) + "\n")
+        with open(f"{workdir}/final_metrics.json", "w") as f:
+            json.dump({"step": 20, "val_bits_per_char": 2.0 + (config.gate == "b")}, f)
+
+    out = tmp_path / "results" / "r.json"
+    res = report.run_sweep(str(cfg), {"a": "gate=a", "b": "gate=b"}, str(tmp_path / "runs"), str(out), train_fn)
+    assert calls == ["a", "b"] and json.load(open(out)) == json.loads(json.dumps(res))
+    assert res["runs"]["b"]["curves"]["val_bits_per_char"] == [[10, 4.0], [20, 3.0]]
+    assert res["runs"]["a"]["config"] == {"gate": "a"} and res["runs"]["a"]["final"]["step"] == 20
+    assert report.steps_to_reach(res["runs"]["b"]["curves"]["val_bits_per_char"], 3.0) == 20
+    assert report.steps_to_reach(res["runs"]["b"]["curves"]["val_bits_per_char"], 2.0) is None
+    report.run_sweep(str(cfg), {"a": "gate=a"}, str(tmp_path / "runs"), str(out), train_fn)
+    assert calls == ["a", "b"]  # finished: not run again
+    assert set(json.load(open(out))["runs"]) == {"a", "b"}  # earlier runs kept

@@ -33,51 +33,12 @@ def test_smoke_cluster_gcn_learns(uninterrupted):
     assert (int(ck["sampler"]["epoch"]), int(ck["sampler"]["index"])) == (20, 0)
 
 
-def test_batches_restore_between_cluster_edges_with_diagonal_enhancement():
-    from lib.graph.graph import unpad_edges
+def test_project_uses_lib_cluster_batches():
+    """The batches of a cluster step are lib.graph.sampling.ClusterBatches' (tested in tests/lib/graph)."""
+    from lib.graph.sampling import ClusterBatches
     from projects.cluster_gcn import train
-    c = _config()
-    g = train.load_graph(c)
-    lam = 0.7
-    b = train.ClusterBatches(g, num_parts=8, clusters_per_batch=2, batches_per_step=2, norm="cluster_gcn",
-                             lam=lam, seed=3)
-    s_all, r_all = unpad_edges(g)
-    parts = b.sampler.parts
-    shapes = set()
-    for step in range(3):  # crosses an epoch boundary (4 batches per epoch, 2 per step)
-        batch = b(step)
-        shapes.add(jax_shapes(batch))
-        for j in range(2):
-            epoch, index = divmod(step * 2 + j, 4)
-            nodes = np.sort(np.concatenate([b.sampler.members[q] for q in b.sampler.clusters(epoch, index)]))
-            adj = jax_index(batch["adj"], j)
-            m = np.asarray(adj.mask)
-            s, r, w = np.asarray(adj.senders)[m], np.asarray(adj.receivers)[m], np.asarray(adj.weights)[m]
-            inside = np.isin(s_all, nodes) & np.isin(r_all, nodes)
-            assert m.sum() == inside.sum() + nodes.size  # every edge among the chosen clusters + self loops
-            assert (parts[s_all[inside]] != parts[r_all[inside]]).any()  # between-cluster edges are kept
-            deg = np.bincount(r, minlength=adj.num_nodes)  # in-degree incl. the self loop = d + 1
-            loop = s == r
-            np.testing.assert_allclose(w[loop], (1 + lam) / deg[r[loop]], rtol=1e-6)
-            np.testing.assert_allclose(w[~loop], 1.0 / deg[r[~loop]], rtol=1e-6)
-            ref = b.sampler.sample(epoch, index)  # lib's induced subgraph: the same edges
-            _, sub = b.induced(b.sampler.clusters(epoch, index))
-            for u, v in zip(unpad_edges(ref), unpad_edges(sub)):
-                np.testing.assert_array_equal(u, v)
-            real = np.asarray(batch["loss_mask"])[j]
-            np.testing.assert_array_equal(np.asarray(batch["x"])[j][:nodes.size], np.asarray(g.x)[nodes])
-            assert real.sum() == np.asarray(g.train_mask)[nodes].sum()
-    assert len(shapes) == 1  # one static bucket shape for every batch
-
-
-def jax_shapes(tree):
-    import jax
-    return tuple(np.shape(x) for x in jax.tree.leaves(tree))
-
-
-def jax_index(tree, j):
-    import jax
-    return jax.tree.map(lambda a: np.asarray(a)[j], tree)
+    run = train.prepare(_config())
+    assert isinstance(run["batches"], ClusterBatches) and run["batches"].k == _config().cluster.batches_per_step
 
 
 def test_resume_is_bit_exact_including_sampler_state(uninterrupted, tmp_path):

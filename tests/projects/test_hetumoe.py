@@ -31,10 +31,10 @@ def test_expert_parallel_configs_build_hierarchical_mesh():
     (Numerical equality of hierarchical and flat all_to_all, and of the expert-parallel and single-device
     layers, is tested in tests/lib/moe/test_parallel.py; a full EP training run costs minutes of compile
     on 2 shared cores, so it is not repeated here.)"""
-    from lib.moe import lm
+    from lib.moe import tasks
 
     for a2a in ("flat", "hierarchical"):
-        spec, par = lm.validate(tiny("sam", a2a))
+        spec, par = tasks.validate(tiny("sam", a2a))
         assert par.n_expert == 8 and par.expert_axes == ("host", "local")
         assert par.hierarchical == (a2a == "hierarchical")
         assert spec.router.name == "sam" and spec.router.group_size == 4
@@ -52,15 +52,29 @@ def test_bad_args():
 def test_equal_active_width_and_expert_choice_config():
     """Every gate gets experts of width 256 / k (equal active expert params per token); expert-choice builds."""
     from configs.hetumoe import default
-    from lib.moe import lm
+    from lib.moe import routers, tasks
 
     for gate in default.GATES:
+        assert gate in routers.ROUTERS
         c = default.get_config(f"gate={gate}")
-        spec, _ = lm.validate(c)
+        spec, _ = tasks.validate(c)
         assert spec.d_ff * default.K[gate] == default.ACTIVE_FF
         assert (c.moe.aux_weight == 0.0) == (gate in default.NO_AUX)
-    spec, _ = lm.validate(default.get_config("gate=expert_choice"))
-    assert spec.router.name == "expert_choice"
+        assert spec.router.kind.aux_loss == (gate not in default.NO_AUX)  # NO_AUX: gates without a balance loss
+    spec, _ = tasks.validate(default.get_config("gate=expert_choice"))
+    assert spec.router.name == "expert_choice" and not spec.router.kind.causal
+
+
+def test_stateful_router_refused_before_compile(tmp_path, no_compiles):
+    """The hetumoe trainer updates no router state: a loss-free bias router is a named error, not a frozen bias."""
+    from lib.moe.routers import MoEConfigError
+    from projects.hetumoe import train
+
+    c = tiny("switch")
+    c.moe.router = "lossfree"
+    with pytest.raises(MoEConfigError, match="moe.router.*without state"):
+        train.train_and_evaluate(c, str(tmp_path))
+    assert no_compiles == []
 
 
 def test_a2a_check_hierarchical_equals_flat():

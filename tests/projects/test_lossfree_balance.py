@@ -64,7 +64,7 @@ def test_smoke_and_resume_bit_exact_with_router_bias(tmp_path, monkeypatch):
     ({"moe.expert_parallel": True, "mesh": (("data", 2), ("expert", 4)), "moe.num_experts": 6}, MoEConfigError,
      "moe.num_experts"),
     # issue 11 item 6: total below warmup crashed inside optax; a mesh was silently ignored
-    ({"total": 4, "warmup": 6}, ConfigError, "config.warmup=6 must be <= config.total=4"),
+    ({"total": 4, "warmup": 6}, ConfigError, "config.warmup=6 must be below config.total=4"),
     ({"mesh": (("data", 2), ("model", 4))}, ConfigError, "used only with config.moe.expert_parallel=True"),
     ({"data.max_chars": 1000}, DataError, "held-out split has 100 characters, 6 eval windows"),
 ])

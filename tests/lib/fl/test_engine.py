@@ -119,12 +119,19 @@ def test_sharded_8_devices_equals_1_device(fed, sim8):
     _assert_trees_equal(st8["strategy"], st1["strategy"], exact=False)
 
 
-@pytest.mark.parametrize("client_batch", [1, 3])
+def test_client_batch_auto_is_sequential_on_cpu(sim8):
+    sim, _ = sim8
+    assert sim.client_batch == "auto" and engine.resolve_client_batch(sim) == 1
+    assert engine.resolve_client_batch(sim._replace(client_batch=None)) is None
+
+
+@pytest.mark.parametrize("client_batch", ["auto", 3])
 def test_client_batch_groups_equal_all_vmapped(fed, sim8, client_batch):
     """Clients trained in sequential groups (lax.map) == all vmapped at once (2 clients per device
-    on 8 devices: groups of 1, and 3 which leaves a remainder)."""
-    sim, step = sim8
-    st_all = _run(step, engine.init(sim, _params(), seed=0), engine.put_data(sim, fed), 2)
+    on 8 devices: groups of 1 (the CPU default), and 3 which leaves a remainder)."""
+    sim, _ = sim8
+    simv = sim._replace(client_batch=None)
+    st_all = _run(jax.jit(engine.round_fn(simv)), engine.init(simv, _params(), seed=0), engine.put_data(simv, fed), 2)
     simg = sim._replace(client_batch=client_batch)
     st_g = _run(jax.jit(engine.round_fn(simg)), engine.init(simg, _params(), seed=0), engine.put_data(simg, fed), 2)
     _assert_trees_equal(st_all["clients"], st_g["clients"])

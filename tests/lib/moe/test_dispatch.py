@@ -141,3 +141,24 @@ def test_dropless_skewed_routing_odd_tokens(tile):
 def test_unknown_impl_named_error():
     with pytest.raises(R.MoEConfigError, match="moe.dispatch"):
         D.resolve_impl("scatter")
+
+
+@pytest.mark.parametrize("impl", D.IMPLS)
+def test_registry_modes_drop_as_declared_and_groups_match_per_group(impl):
+    """resolve() gives a DispatchMode whose `drops` is what it does under a tight capacity, and whose
+    apply_groups over G routing groups equals apply on each group separately (capacity is per group)."""
+    mode = D.resolve(impl)
+    assert mode is D.MODES[D.resolve_impl(impl)]
+    spec = R.make_spec("topk", E, k=2)
+    x, p, wr = _setup(2)
+    g = 3
+    xg = x.reshape(g, T // g, d)
+    cap = spec.capacity(T // g, 0.5)
+    r = jax.vmap(lambda xx: R.route(spec, xx @ wr))(xg)
+    y, st = jax.jit(lambda p, xg, r: mode.apply_groups(p, xg, r, cap, 8))(p, xg, r)
+    dropped = float(1 - st.kept.sum() / st.routed.sum())
+    assert (dropped > 0) == mode.drops
+    for i in range(g):
+        ri = jax.tree.map(lambda a: a[i], r)
+        yi, _ = mode.apply(p, xg[i], ri, cap, 8)
+        np.testing.assert_allclose(y[i], yi, rtol=2e-5, atol=2e-5)

@@ -214,3 +214,42 @@ def test_z_loss():
 def test_named_errors(name, kw, key):
     with pytest.raises(R.MoEConfigError, match=key):
         R.make_spec(name, E, **kw)
+
+
+@pytest.mark.parametrize("name,kw", ALL)
+def test_registry_properties_match_behaviour(name, kw):
+    """Each RouterKind property is what route() does: balance loss, PRNG key, state, learned, causal."""
+    spec = R.make_spec(name, E, **kw)
+    kind = spec.kind
+    assert kind is R.KINDS[spec.name] and (name in R.KINDS or name in R.ALIASES)
+    st = R.init_state(spec)
+    assert bool(st) == kind.stateful == spec.has_state
+    ids = jnp.arange(T)
+
+    def run(lg, key=jax.random.PRNGKey(0)):
+        return R.route(spec, lg, state=st, key=key, step=3, token_ids=ids)
+
+    def chosen(r, rows=slice(None)):  # the experts each token is sent to (index where the slot is used)
+        return np.where(np.asarray(r.mask), np.asarray(r.index), -1)[rows]
+
+    r = run(_logits())
+    assert (float(r.aux_loss) > 0) == kind.aux_loss
+    if spec.needs_key:
+        with pytest.raises(R.MoEConfigError, match="key"):
+            run(_logits(), key=None)
+    else:
+        np.testing.assert_array_equal(chosen(run(_logits(), key=None)), chosen(r))
+    other = run(_logits(seed=7))  # other router logits, same tokens
+    assert (not np.array_equal(chosen(other), chosen(r))) == kind.learned
+    # causal: changing the logits of the second half of the tokens leaves the first half's routes
+    late = run(_logits().at[T // 2:].set(_logits(seed=9)[T // 2:]))
+    first = slice(0, T // 2)
+    assert np.array_equal(chosen(late, first), chosen(r, first)) == kind.causal
+    assert spec.residual == (name == "base")
+
+
+def test_aliases_fix_their_options():
+    assert R.make_spec("switch", E, k=3).k == 1  # an alias fixes k whatever the config's k
+    g = R.make_spec("gshard", E, k=1)
+    assert (g.name, g.k, g.normalize, g.second_policy) == ("topk", 2, True, "random")
+    assert R.make_spec("gshard", E, normalize=False).normalize is False  # a default, not fixed
