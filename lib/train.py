@@ -222,7 +222,7 @@ def _run(config, workdir, loop, *, state, step_fn, num_steps, batch_fn, eval_fn,
             try:
                 new_state, m = step_fn(state, batch)
             except NonFiniteError as e:  # raised inside the step (e.g. FL: a client's update)
-                stop(step, str(e).rstrip("."), type(e))
+                stop(step if e.step is None else e.step, str(e).rstrip("."), type(e))
             flags, m = jax.device_get((_finite_leaves(new_state), m))
             flags = _host(flags)
             train_metrics = _scalars(m)

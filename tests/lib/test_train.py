@@ -74,18 +74,20 @@ def test_nonfinite_eval_at_the_end_is_an_error_and_not_saved(tmp_path):
     assert _saved(tmp_path) == [] and not (tmp_path / "final_metrics.json").exists()
 
 
-def test_nonfinite_error_raised_inside_the_step_keeps_checkpoints_before_its_step(tmp_path):
-    """E.g. the FL engine's NonFiniteUpdateError: its `step` says which states are bad."""
+@pytest.mark.parametrize("bad_step,kept", [(4, [1, 2, 3]), (5, [1, 2, 3, 4])])
+def test_nonfinite_error_raised_inside_the_step_keeps_checkpoints_before_its_step(tmp_path, bad_step, kept):
+    """E.g. the FL engine's NonFiniteUpdateError from the update of state 4: `step` 4 when
+    the global model of round 4 was already broken, 5 when only the update from it was."""
     inner = _step()
 
     def step(state, batch):
         if int(state["step"]) == 4:
-            raise NonFiniteError("round 4: the global model diverged", step=4)
+            raise NonFiniteError("round 4: diverged", step=bad_step)
         return inner(state, batch)
 
-    with pytest.raises(NonFiniteError, match="round 4: the global model diverged; .*Last good checkpoint: step 3"):
+    with pytest.raises(NonFiniteError, match=f"round 4: diverged; .*Last good checkpoint: step {kept[-1]} in"):
         train.run(_config(), str(tmp_path), state=_state(), step_fn=step, num_steps=6)
-    assert _saved(tmp_path) == [1, 2, 3] and (tmp_path / "checkpoints" / "4.nonfinite").is_dir()
+    assert _saved(tmp_path) == kept and (tmp_path / "checkpoints" / "4.nonfinite").is_dir() == (bad_step == 4)
 
 
 def test_resume_after_a_nonfinite_stop_with_a_fixed_config(tmp_path):
