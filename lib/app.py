@@ -8,11 +8,17 @@ config does not have is an error), `--config.key=value` overrides, `--workdir`.
 When launched as several processes (SLURM, TPU VM, Open MPI, or our
 `launch/multiprocess_cpu.sh`, which sets JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
 JAX_PROCESS_ID), `jax.distributed.initialize()` runs before anything touches a device.
+
+Errors: every named error (`lib.errors.TesseraError`: a bad config value or file, a bad
+data file, a workdir in use, a checkpoint that does not fit, a diverged run) is printed
+as one line `ClassName: message` on stderr and the process exits with code 2, whether it
+comes from the flags, the config file's get_config or the run; TESSERA_DEBUG=1 shows the
+traceback instead. The workdir is locked before the run starts (lib.workdir), so a
+second run on a live workdir fails at once.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Callable
@@ -21,6 +27,9 @@ from absl import app as absl_app
 from absl import flags, logging
 from ml_collections import config_flags
 
+from lib import errors
+from lib import train as train_lib
+from lib import workdir as workdir_lib
 from lib.config import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/lamb/default.py[:arg]",
@@ -74,16 +83,6 @@ def check_project(config, expected: str | None) -> None:
         )
 
 
-def write_config(config, workdir: str) -> None:
-    import jax
-
-    if jax.process_index() != 0:
-        return
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-
-
 def _quiet_libraries() -> None:
     """Keep INFO lines from orbax/jax internals out of the console (warnings still show)."""
     import logging as std_logging
@@ -95,8 +94,19 @@ def _quiet_libraries() -> None:
     logging.get_absl_handler().addFilter(keep)
 
 
+def fail(e: BaseException) -> None:
+    """Reports a named error as one line on stderr and exits with code 2 (the traceback
+    instead, with TESSERA_DEBUG=1)."""
+    if errors.debug():
+        raise e
+    print(errors.one_line(e), file=sys.stderr, flush=True)
+    sys.exit(errors.EXIT_CODE)
+
+
 def run(train_fn: Callable, project: str | None = None) -> None:
-    """Parses flags, initialises distributed JAX, checks the config, calls train_fn(config, workdir)."""
+    """Parses flags, initialises distributed JAX, checks the config, locks the workdir,
+    calls train_fn(config, workdir). config.json is written by lib.train once the project
+    has validated the config (an invalid override never replaces the previous one)."""
     project = project or project_of(train_fn)
 
     def main(argv):
@@ -109,37 +119,56 @@ def run(train_fn: Callable, project: str | None = None) -> None:
         _quiet_libraries()
         initialize_distributed()
         config = _CONFIG.value
+        workdir = os.path.abspath(_WORKDIR.value)
         try:
             check_project(config, project)
-        except ConfigError as e:
-            logging.error("%s", e)
-            print(f"ConfigError: {e}", file=sys.stderr)
-            sys.exit(2)
-        workdir = os.path.abspath(_WORKDIR.value)
-        write_config(config, workdir)
-        try:
-            train_fn(config, workdir)
-        except ConfigError as e:  # bad input: a clean message, not a traceback
-            print(f"ConfigError: {e}", file=sys.stderr)
-            sys.exit(2)
+            train_lib.check_common(config)
+            with workdir_lib.lock(workdir):  # a second run on this workdir fails here, at once
+                train_fn(config, workdir)
+        except errors.TesseraError as e:  # bad input or a diverged run: one line, not a traceback
+            fail(e)
 
     absl_app.run(main, flags_parser=_parse_flags)
 
 
+def _config_path(argv) -> str | None:
+    for i, a in enumerate(argv[1:], 1):
+        if a.startswith("--config="):
+            return a.split("=", 1)[1].split(":", 1)[0]
+        if a == "--config" and i + 1 < len(argv):
+            return argv[i + 1].split(":", 1)[0]
+    return None
+
+
+def _innermost_named(e: BaseException | None):
+    found, seen = None, set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, errors.TesseraError):
+            found = e
+        e = e.__cause__ or e.__context__
+    return found
+
+
 def _parse_flags(argv):
-    """absl's parser, with bad `--config.*` overrides reported as one line, not a traceback."""
+    """absl's parser, with bad `--config` files and `--config.*` overrides reported as one
+    line (exit code 2), not a traceback."""
+    path = _config_path(argv)
+    if path is not None and not os.path.isfile(path):
+        fail(ConfigError(f"--config={path}: no such file (give a config file such as "
+                         "configs/<project>/default.py, relative to the repository root)"))
     try:
         return flags.FLAGS(argv)
-    except flags.Error as e:
-        print(f"FATAL Flags parsing error: {e}", file=sys.stderr)
-        sys.exit(1)
+    except (errors.TesseraError, flags.Error) as e:
+        # get_config's own error (e.g. a bad `:key=value` argument); config_flags re-raises
+        # it with a traceback as its message, so the original is found in the chain
+        named = _innermost_named(e)
+        fail(named if named is not None else ConfigError(f"bad flag: {e}"))
     except (AttributeError, KeyError) as e:  # override of a key the (locked) config lacks
         bad = [a.split("=")[0] for a in argv[1:] if a.startswith("--config.")]
         msg = " ".join(str(e).replace("\\n", " ").replace("'", " ").replace("\\", "").split())
-        print(f"ConfigError: unknown config key in {bad}: {msg}", file=sys.stderr)
-        sys.exit(2)
-
-
-def read_config(workdir: str) -> dict:
-    with open(os.path.join(workdir, "config.json")) as f:
-        return json.load(f)
+        fail(ConfigError(f"unknown config key in {bad}: {msg}"))
+    except (OSError, SyntaxError, ImportError, NameError, TypeError, ValueError) as e:  # the config file itself
+        if errors.debug():
+            raise
+        fail(ConfigError(f"--config={path}: cannot be loaded ({type(e).__name__}: {e})"))

@@ -1,4 +1,4 @@
-"""Config helpers: `parse_arg`, validation with named errors, durations in steps.
+"""Config helpers: `parse_arg`, validation with named errors, durations in steps, config.json I/O.
 
 Configs are data (`get_config(arg=None) -> ConfigDict`). Everything derived from them
 (steps from epochs, learning rates scaled by batch size, ...) is computed here or in a
@@ -7,6 +7,7 @@ project's train.py, after command-line overrides, never inside `get_config`.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -14,8 +15,10 @@ from typing import Any, Iterable
 
 import ml_collections
 
+from lib.errors import TesseraError
 
-class ConfigError(ValueError):
+
+class ConfigError(TesseraError, ValueError):
     """A config value is invalid. The message names the key, the value and what is allowed."""
 
 
@@ -166,3 +169,48 @@ def data_dir(config) -> str:
     """`config.data_dir`, else $TESSERA_DATA_DIR, else ./data."""
     value = config.get("data_dir") if hasattr(config, "get") else None
     return value or os.environ.get("TESSERA_DATA_DIR") or os.path.join(os.getcwd(), "data")
+
+
+# ----------------------------------------------------------------------------- config.json
+
+
+def write_config(config, workdir: str) -> None:
+    """`<workdir>/config.json` (process 0 only), replaced atomically: a write that fails or
+    is interrupted leaves the previous file as it was. Called once the run has validated
+    its config and restored its state (lib.train.run), never before."""
+    import jax
+
+    if jax.process_index() != 0:
+        return
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "config.json")
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def read_config(workdir: str) -> dict | None:
+    """The config.json a previous run wrote to `workdir` (None if there is none or it is unreadable)."""
+    try:
+        with open(os.path.join(workdir, "config.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose value differs between two config dicts (as written to config.json)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changed_keys(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def as_json_dict(config) -> dict:
+    """The config as config.json holds it (tuples become lists, placeholders None)."""
+    return json.loads(config.to_json_best_effort())

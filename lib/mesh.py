@@ -46,17 +46,28 @@ def _sizes(spec: Sequence[tuple[str, int]], total: int, what: str) -> tuple[list
     return names, sizes
 
 
+def _pairs(spec, what: str) -> list[tuple[str, int]]:
+    """`[(axis, size), ...]` or a ConfigError naming the value (e.g. `--config.mesh=data`)."""
+    ok = isinstance(spec, (list, tuple)) and all(
+        isinstance(x, (list, tuple)) and len(x) == 2 and isinstance(x[0], str)
+        and isinstance(x[1], (int, np.integer)) and not isinstance(x[1], bool) for x in spec)
+    if not ok:
+        raise ConfigError(f"{what}={spec!r} is not a list of (axis name, size) pairs; e.g. (('data', -1),) "
+                          "or (('data', 2), ('expert', 4))")
+    return [tuple(x) for x in spec]
+
+
 def make_mesh(spec, dcn=None, devices=None) -> Mesh:
     """Mesh from `[(axis, size), ...]`; validates before anything is compiled."""
     devices = list(devices if devices is not None else jax.devices())
-    spec = [tuple(x) for x in spec]
+    spec = _pairs(spec, "config.mesh")
     if not spec:
         raise ConfigError("config.mesh is empty; e.g. [('data', -1)]")
     if not dcn:
         names, sizes = _sizes(spec, len(devices), "config.mesh")
         arr = mesh_utils.create_device_mesh(sizes, devices)
         return Mesh(arr, names, axis_types=(AxisType.Auto,) * len(names))
-    dcn = [tuple(x) for x in dcn]
+    dcn = _pairs(dcn, "config.mesh_dcn")
     if [a for a, _ in dcn] != [a for a, _ in spec]:
         raise ConfigError(f"config.mesh_dcn={dcn} must name the same axes, in order, as config.mesh={spec}")
     num_slices = len({getattr(d, "slice_index", d.process_index) for d in devices})

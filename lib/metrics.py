@@ -34,10 +34,11 @@ class MetricWriter:
         if not self.active:
             return
         os.makedirs(workdir, exist_ok=True)
-        if os.path.exists(self.path):
+        if os.path.exists(self.path):  # rewritten in full, so a half-written last line goes too
             keep = [l for l in read_jsonl(self.path) if resume_step is not None and l["step"] <= resume_step]
-            with open(self.path, "w") as f:
+            with open(self.path + ".tmp", "w") as f:
                 f.writelines(json.dumps(l) + "\n" for l in keep)
+            os.replace(self.path + ".tmp", self.path)
         if tensorboard:
             from tensorboardX import SummaryWriter
             self._tb = SummaryWriter(os.path.join(workdir, "tb"))
@@ -59,12 +60,30 @@ class MetricWriter:
 
 
 def read_jsonl(path: str) -> list[dict]:
+    """The rows of a metrics.jsonl. A last line that is not valid JSON (a run killed while
+    writing it) is dropped with a warning; an invalid line before it is a DataError naming
+    the file and the line (it was not written by MetricWriter)."""
+    from absl import logging
+
+    from lib.data.common import DataError
+
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = f.read().split("\n")
     rows = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                rows.append(json.loads(line))
+    last = max((i for i, l in enumerate(lines) if l.strip()), default=-1)
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            if i == last:
+                logging.warning("%s: dropping the half-written last line %d (%r...)", path, i + 1, line[:60])
+                break
+            raise DataError(f"{path}: line {i + 1} is not a metrics row ({line[:80]!r}); remove that line to resume")
+        rows.append(row)
     return rows
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+from lib.errors import TesseraError
 
-class DataError(ValueError):
+
+class DataError(TesseraError, ValueError):
     """A data file is malformed; the message names the file and what was expected."""
 
 
@@ -16,7 +18,7 @@ class MissingDataError(DataError, FileNotFoundError):
 def require_file(path: str, dataset: str, fmt: str, source: str) -> str:
     if not os.path.isfile(path):
         raise MissingDataError(
-            f"{dataset}: file not found: {path}\n  expected format: {fmt}\n  published at: {source}\n"
-            "  set --config.data_dir or $TESSERA_DATA_DIR to the folder holding it (see README 'Data')."
+            f"{dataset}: file not found: {path}; expected format: {fmt}; published at: {source}; "
+            "set --config.data_dir or $TESSERA_DATA_DIR to the folder holding it (see README 'Data')"
         )
     return path

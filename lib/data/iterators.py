@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from lib.config import ConfigError
+
 
 class EpochBatcher:
     """Shuffles once per epoch (permutation from (seed, epoch)); drops the last partial batch."""
 
     def __init__(self, num_examples: int, batch_size: int, seed: int):
         if batch_size <= 0:
-            raise ValueError(f"batch_size={batch_size} must be > 0")
+            raise ConfigError(f"config.batch_size={batch_size} must be > 0")
         if batch_size > num_examples:
-            raise ValueError(f"batch_size={batch_size} is larger than the data set ({num_examples} examples)")
+            raise ConfigError(f"config.batch_size={batch_size} is larger than the training set ({num_examples} "
+                              "examples): an epoch would hold no batch")
         self.n, self.batch_size, self.seed = num_examples, batch_size, seed
         self.steps_per_epoch = num_examples // batch_size
         self._cached = (None, None)

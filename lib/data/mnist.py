@@ -13,9 +13,44 @@ import numpy as np
 
 from lib.data.common import DataError, require_file
 
-MNIST_FORMAT = ("mnist.npz with x_train uint8 [60000,28,28], y_train uint8 [60000], "
-                "x_test uint8 [10000,28,28], y_test uint8 [10000]")
+MNIST_FORMAT = ("mnist.npz with x_train uint8 [60000,28,28], y_train uint8 [60000], x_test uint8 [10000,28,28], "
+                "y_test uint8 [10000] (pixels may also be floats in [0, 1]; labels any integers 0..9)")
 MNIST_SOURCE = "http://yann.lecun.com/exdb/mnist/ (npz layout as served by keras: mnist.npz)"
+
+
+def _first_bad(mask) -> str:
+    return str(tuple(int(i) for i in np.argwhere(mask)[0]))
+
+
+def pixels_to_unit(x: np.ndarray, where: str) -> np.ndarray:
+    """Images as float32 in [0, 1], from uint8/integer pixels 0..255, floats in [0, 1] (taken
+    as they are) or floats in [0, 255] (divided by 255); anything else is a DataError that
+    names `where`, the dtype and the range found."""
+    if x.size == 0:
+        raise DataError(f"{where} is empty; expected {MNIST_FORMAT}")
+    if x.dtype == bool or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(f"{where} has dtype {x.dtype}; expected uint8 pixels or floats ({MNIST_FORMAT})")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise DataError(f"{where} has a NaN/inf value at index {_first_bad(~np.isfinite(x))}")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 255:
+        raise DataError(f"{where} ({x.dtype}) has values in [{lo:g}, {hi:g}]; expected pixels 0..255 or floats in [0, 1]")
+    if np.issubdtype(x.dtype, np.floating) and hi <= 1.0:
+        return x.astype(np.float32)
+    return x.astype(np.float32) / 255.0
+
+
+def labels_0_to_9(y: np.ndarray, where: str) -> np.ndarray:
+    if y.size and not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise DataError(f"{where} has dtype {y.dtype}; expected integer labels 0..9")
+    if np.issubdtype(y.dtype, np.floating):
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            raise DataError(f"{where} has a non-integer label {y[bad][0].item()!r} at index {_first_bad(bad)}")
+    bad = (y < 0) | (y > 9)
+    if bad.any():
+        raise DataError(f"{where} has label {y[bad][0].item()!r} at index {_first_bad(bad)}, outside 0..9")
+    return y.astype(np.int32)
 
 
 def load_mnist(data_dir: str, flatten: bool = False):
@@ -26,23 +61,21 @@ def load_mnist(data_dir: str, flatten: bool = False):
     require_file(path, "MNIST", MNIST_FORMAT, MNIST_SOURCE)
     keys = ("x_train", "y_train", "x_test", "y_test")
     try:
-        with np.load(path) as d:
+        with np.load(path, allow_pickle=False) as d:
             missing = [k for k in keys if k not in d.files]
             if missing:
                 raise DataError(f"MNIST: {path} lacks key(s) {missing}; expected {MNIST_FORMAT}")
             arrays = {k: d[k] for k in keys}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         raise DataError(f"MNIST: {path} is not a readable .npz ({type(e).__name__}: {e}); expected {MNIST_FORMAT}") from None
+    out = []
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (x.shape[0],):
             raise DataError(f"MNIST: {path}: x_{split} {x.shape} / y_{split} {y.shape} do not match {MNIST_FORMAT}")
-        if y.size and (y.min() < 0 or y.max() > 9):
-            raise DataError(f"MNIST: {path}: y_{split} has labels outside 0..9")
-    out = []
-    for split in ("train", "test"):
-        x = arrays[f"x_{split}"].astype(np.float32) / 255.0
-        out += [x.reshape(len(x), -1) if flatten else x, arrays[f"y_{split}"].astype(np.int32)]
+        x = pixels_to_unit(x, f"MNIST: {path}: x_{split}")
+        y = labels_0_to_9(y, f"MNIST: {path}: y_{split}")
+        out += [x.reshape(len(x), -1) if flatten else x, y]
     return tuple(out)
 
 

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from lib.data.common import DataError
 from lib.graph.graph import Graph, GraphError, make_graph, to_undirected
 
 SOURCE = "https://github.com/kimiyoung/planetoid (data/), as used by tkipf/gcn"
@@ -18,7 +19,7 @@ NAMES = ("cora", "citeseer", "pubmed")
 _PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph")
 
 
-class PlanetoidError(GraphError):
+class PlanetoidError(GraphError, DataError):
     """Missing or malformed Planetoid file (names the file and what was expected)."""
 
 

@@ -21,6 +21,17 @@ AUSTEN = ("emma.txt", "mansfieldpark.txt", "northangerabbey.txt", "persuasion.tx
           "sensesensibility.txt")
 
 
+def read_utf8(path: str) -> str:
+    """The file as text; DataError naming the path and the byte offset if it is not UTF-8."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text: byte 0x{raw[e.start]:02x} at byte offset {e.start} "
+                        f"({e.reason}); convert the file to UTF-8") from None
+
+
 def load_text(source: str, data_dir: str | None = None) -> str:
     if source == "pydoc_topics":
         from pydoc_data import topics
@@ -30,16 +41,14 @@ def load_text(source: str, data_dir: str | None = None) -> str:
         path = require_file(os.path.join(data_dir or "data", "shakespeare", "tinyshakespeare.txt"),
                             "tinyshakespeare", "plain UTF-8 text",
                             "https://github.com/karpathy/char-rnn (data/tinyshakespeare/input.txt)")
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        return read_utf8(path)
     if source == "austen":
         parts = []
         for name in AUSTEN:
             path = require_file(os.path.join(data_dir or "data", "austen", name), "austen",
                                 "plain UTF-8 text, one novel per file",
                                 "Project Gutenberg (Jane Austen's six novels)")
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                parts.append(fh.read())
+            parts.append(read_utf8(path))
         return "\n\n".join(parts)
     raise DataError(f"text source {source!r} is unknown; allowed: {SOURCES}")
 
@@ -59,17 +68,39 @@ class CharCorpus:
 
 
 def make_corpus(source: str, data_dir: str | None = None, val_fraction: float = 0.1,
-                max_chars: int | None = None) -> CharCorpus:
+                max_chars: int | None = None, seq_len: int | None = None,
+                batch_size: int | None = None) -> CharCorpus:
+    """The corpus split into train and the held-out tail. With seq_len (and batch_size),
+    checks now that training can draw windows and evaluation has at least one batch, so
+    a text too short fails before training, not after it."""
     if not 0 < val_fraction < 1:
         raise DataError(f"val_fraction={val_fraction!r}; allowed: 0 < val_fraction < 1")
     text = load_text(source, data_dir)
     if max_chars:
         text = text[:max_chars]
+    n_val = int(len(text) * val_fraction)
+    if n_val < 1 or len(text) - n_val < 1:
+        raise DataError(f"text source {source!r} has {len(text)} characters (max_chars={max_chars}): too short "
+                        f"to hold out val_fraction={val_fraction} of it")
     vocab = "".join(sorted(set(text)))
     lut = {c: i for i, c in enumerate(vocab)}
     ids = np.fromiter((lut[c] for c in text), np.int32, len(text))
-    n_val = int(len(ids) * val_fraction)
-    return CharCorpus(vocab=vocab, train=ids[:-n_val], val=ids[-n_val:])
+    corpus = CharCorpus(vocab=vocab, train=ids[:len(ids) - n_val], val=ids[len(ids) - n_val:])
+    if seq_len is not None:
+        check_lengths(corpus, seq_len, batch_size or 1, f"text source {source!r}")
+    return corpus
+
+
+def check_lengths(corpus: CharCorpus, seq_len: int, batch_size: int, what: str = "the text") -> None:
+    """DataError unless the train split fits a window and the held-out split an eval batch."""
+    if len(corpus.train) < seq_len + 2:
+        raise DataError(f"{what}: the train split has {len(corpus.train)} characters, fewer than "
+                        f"seq_len + 2 = {seq_len + 2}; use a longer text or a smaller seq_len")
+    windows = (len(corpus.val) - 1) // seq_len
+    if windows < batch_size:
+        raise DataError(f"{what}: the held-out split has {len(corpus.val)} characters, {max(windows, 0)} eval windows "
+                        f"of seq_len={seq_len}, fewer than batch_size={batch_size}; use a longer text, a larger "
+                        "val_fraction or a smaller seq_len / batch_size")
 
 
 def batch(ids: np.ndarray, *, seed: int, step: int, batch_size: int, seq_len: int) -> dict:
@@ -83,8 +114,13 @@ def batch(ids: np.ndarray, *, seed: int, step: int, batch_size: int, seq_len: in
 
 
 def eval_batches(ids: np.ndarray, *, batch_size: int, seq_len: int, max_batches: int | None = None):
-    """Non-overlapping windows covering the held-out text in order (the same every call)."""
-    n = (len(ids) - 1) // seq_len
+    """Non-overlapping windows covering the held-out text in order (the same every call).
+    At least one batch, else a DataError (an evaluation of nothing would be NaN)."""
+    n = max((len(ids) - 1) // seq_len, 0)
+    if n < batch_size:
+        raise DataError(f"the held-out text has {len(ids)} characters, {n} eval windows of seq_len={seq_len}: "
+                        f"fewer than one batch of {batch_size}; use a longer text, a larger val_fraction or a "
+                        "smaller seq_len / batch_size")
     starts = np.arange(n) * seq_len
     out = []
     for i in range(0, n - batch_size + 1, batch_size):

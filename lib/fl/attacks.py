@@ -20,8 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import norm as _normal
 
+from lib.config import ConfigError
 
-class AttackConfigError(ValueError):
+
+class AttackConfigError(ConfigError):
     """Unknown attack name or parameters the attack cannot run with."""
 
 

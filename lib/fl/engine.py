@@ -26,6 +26,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from lib import cpu_conv
 from lib.config import ConfigError
+from lib.errors import NonFiniteError, TesseraError
 from lib.fl import aggregate, attacks
 from lib.fl import client as client_lib
 from lib.fl import participation as part_lib
@@ -34,15 +35,12 @@ from lib.fl import server as server_lib
 # fold_in purposes (never reorder: they define the random streams of saved runs)
 _PART, _LOCAL, _ATTACK, _RULE = 0, 1, 2, 3
 
-# rules that are plain means: a non-finite update poisons them, so the run stops.
-NON_ROBUST_RULES = ("fedavg", "mean")
+
+class NonFiniteUpdateError(NonFiniteError):
+    """A round produced NaN/inf: client updates under a non-robust rule, or a rule's aggregate."""
 
 
-class NonFiniteUpdateError(FloatingPointError):
-    """A participating client sent NaN/inf under a non-robust rule."""
-
-
-class CapacityError(RuntimeError):
+class CapacityError(TesseraError, RuntimeError):
     """More participants in a round than the engine's client slots."""
 
 
@@ -148,24 +146,29 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
         raise ConfigError(f"mesh axes {mesh.axis_names} have no 'clients' axis")
     ndev = mesh.shape["clients"]
     cap = capacity or participation.max_participants
+    if cap < 1:
+        raise ConfigError(f"capacity={cap} must be >= 1 (or 0: from the participation model)")
     if cap > n:
         raise ConfigError(f"capacity={cap} exceeds num_clients={n}")
+    per_round = cap
     cap = -(-cap // ndev) * ndev  # a multiple of the devices on the clients axis
     rule = get_rule(aggregator)
+    byz = np.zeros(n, bool) if byzantine is None else np.asarray(byzantine, bool)
+    if byz.shape != (n,):
+        raise ConfigError(f"byzantine mask has shape {byz.shape}, expected ({n},)")
     rp = dict(rule_params or {})
-    aggregate.validate(aggregator, cap, rp.pop("f", 0), **rp)  # n, f and parameters, before compile
+    byz_per_round = int(np.ceil(byz.sum() * per_round / n - 1e-9))  # expected Byzantine participants
+    # n, f, the Byzantine clients and the rule's parameters, before compile
+    aggregate.validate(aggregator, cap, rp.pop("f", 0), byzantine=byz_per_round, **rp)
     if client_batch != "auto" and client_batch is not None and (
             not isinstance(client_batch, int) or isinstance(client_batch, bool) or client_batch < 1):
         raise ConfigError(f"client_batch={client_batch!r} must be an int >= 1, None (all of a device's "
                           "clients at once) or 'auto' (chosen per platform)")
     atk = get_attack(attack)
-    byz = np.zeros(n, bool) if byzantine is None else np.asarray(byzantine, bool)
-    if byz.shape != (n,):
-        raise ConfigError(f"byzantine mask has shape {byz.shape}, expected ({n},)")
     if byz.any() and atk is None:
         raise ConfigError("Byzantine clients are set but attack='none'")
     if stop_on_nonfinite is None:
-        stop_on_nonfinite = aggregator in NON_ROBUST_RULES
+        stop_on_nonfinite = not aggregate.is_robust(aggregator)
     local_update = local_update or default_local_update(loss_fn, local, mesh)
     return Simulation(
         local_update=local_update,
@@ -255,6 +258,7 @@ def _train_and_aggregate(sim: Simulation, local, state, pool, clients, cstates, 
     finite = jnp.stack([jnp.all(jnp.isfinite(l.reshape(cap, -1)), axis=1) for l in jax.tree.leaves(deltas)]).all(0)
     bad = valid & ~finite
     first_bad = jnp.where(bad.any(), idx[jnp.argmax(bad)], -1)
+    loss_ok = valid & jnp.isfinite(cm["train_loss"])  # a robust rule's run goes on past NaN clients
 
     if sim.attack is not None:
         deltas = sim.attack(deltas, byz & valid, jax.random.fold_in(key_r, _ATTACK), **sim.attack_params)
@@ -264,10 +268,11 @@ def _train_and_aggregate(sim: Simulation, local, state, pool, clients, cstates, 
     agg, rstate = sim.rule(updates, weights, state["rule"], jax.random.fold_in(key_r, _RULE), **sim.rule_params)
     direction = jax.tree.map(lambda a: scale * a, agg)
     direction, sstate = sim.strategy.finish(sstate, direction, deltas, ctx)
+    agg_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(l)) for l in jax.tree.leaves(direction)]))
     params, sopt = server_lib.apply(sim.server_opt, state["params"], state["server_opt"], direction)
-    wv = valid.astype(jnp.float32)
-    metrics = {"first_nonfinite_client": first_bad,
-               "loss": jnp.sum(jnp.where(valid, cm["train_loss"], 0.0)) / jnp.maximum(wv.sum(), 1)}
+    metrics = {"first_nonfinite_client": first_bad, "nonfinite_clients": jnp.sum(bad), "aggregate_finite": agg_finite,
+               "participant_index": jnp.where(valid, idx, sim.num_clients),
+               "loss": jnp.sum(jnp.where(loss_ok, cm["train_loss"], 0.0)) / jnp.maximum(jnp.sum(loss_ok), 1)}
     new_state = {**state, "step": ctx["round"] + 1, "params": params, "server_opt": sopt, "strategy": sstate,
                  "rule": rstate}
     return new_state, new_cs, metrics
@@ -329,18 +334,63 @@ def cohort_round_fn(sim: Simulation):
     return cohort_round
 
 
-def check_round(sim: Simulation, metrics) -> None:
-    """Host-side checks after a round (before anything is checkpointed)."""
+def global_model_losses(sim: Simulation, state, data: client_lib.ClientData, idx, hparams):
+    """Per slot: (the round's global model's loss on that client's data, whether that data
+    is finite). The loss comes from local training with lr 0, so nothing moves. Computed
+    only to name a divergence."""
+    n = sim.num_clients
+    safe = jnp.minimum(jnp.asarray(idx), n - 1)
+    clients = {"index": data.index[safe], "num_samples": data.num_samples[safe]}
+    keys = jax.vmap(lambda c: jax.random.fold_in(state["key"], c))(safe)
+    cstates = jax.tree.map(lambda a: a[safe], state["clients"])
+    hp = {**hparams, "lr": jnp.zeros_like(jnp.asarray(hparams["lr"], jnp.float32))}
+    _, _, cm = _sharded_local(sim)(state["params"], {"x": data.x, "y": data.y}, clients, cstates, keys, hp)
+    x = jnp.asarray(data.x)
+    real = jnp.arange(data.index.shape[1])[None, :] < clients["num_samples"][:, None]  # [cap, n_pad]
+    row_ok = jnp.all(jnp.isfinite(x.reshape(x.shape[0], -1)), axis=1)  # [T]
+    data_ok = jnp.all(jnp.where(real, row_ok[clients["index"]], True), axis=1)
+    return cm["train_loss"], data_ok
+
+
+def check_round(sim: Simulation, metrics, probe: Callable | None = None) -> None:
+    """Host-side checks after a round (before anything is checkpointed).
+
+    probe(participant_index) -> `global_model_losses` of the round's state and data. When
+    clients sent non-finite updates it names the cause: a client whose data holds NaN/inf;
+    a global model whose loss is already non-finite on finite client data (the server side
+    diverged); or else the clients' local training (it diverged from a sound global model)."""
     rnd = int(metrics["round"])
     if bool(metrics["overflow"]):
         raise CapacityError(
             f"round {rnd}: {int(metrics['participants'])} clients participated but the engine has "
             f"capacity {sim.capacity}; raise config capacity")
     bad = int(metrics["first_nonfinite_client"])
-    if bad >= 0 and sim.stop_on_nonfinite:
+    agg_ok = bool(metrics.get("aggregate_finite", True))
+    if bad >= 0 and (sim.stop_on_nonfinite or not agg_ok):
+        nbad, count = int(metrics.get("nonfinite_clients", 1)), int(metrics["participants"])
+        why = ("the aggregation rule is not robust to it" if sim.stop_on_nonfinite
+               else "more than the robust rule withstands: its aggregate is not finite")
+        head = f"round {rnd}: client {bad} sent a non-finite (NaN/inf) update ({nbad} of {count} participants did)"
+        idx = np.asarray(metrics.get("participant_index", []))
+        if probe is None or not idx.size:
+            raise NonFiniteUpdateError(f"{head}; {why}", step=rnd + 1)
+        losses, data_ok = (np.asarray(a) for a in jax.device_get(probe(idx)))
+        valid = idx < sim.num_clients
+        if not data_ok[idx == bad].all():
+            raise NonFiniteUpdateError(f"{head}: its data holds NaN/inf values; {why}", step=rnd + 1)
+        broken = valid & data_ok & ~np.isfinite(losses)
+        if broken.any():
+            raise NonFiniteUpdateError(
+                f"round {rnd}: the global model of round {rnd} (finite parameters) already gives a non-finite loss on "
+                f"the finite data of {int(broken.sum())} of {count} participants, so {nbad} sent non-finite updates: "
+                f"the server side diverged (check the server optimizer and server.lr); {why}", step=rnd)
         raise NonFiniteUpdateError(
-            f"round {rnd}: client {bad} sent a non-finite (NaN/inf) update; the aggregation rule "
-            f"is not robust to it, so the run stops (state of round {rnd} is not saved)")
+            f"{head} from a global model whose loss on every participant's data is finite: local training "
+            f"diverged on the client side (check local.lr); {why}", step=rnd + 1)
+    if not agg_ok:
+        raise NonFiniteUpdateError(
+            f"round {rnd}: the aggregation rule returned a non-finite aggregate although every client's own update "
+            "was finite (Byzantine updates it does not withstand, or an overflow in float32)", step=rnd + 1)
 
 
 def put_data(sim: Simulation, data: client_lib.ClientData) -> client_lib.ClientData:
@@ -365,7 +415,7 @@ def run(sim: Simulation, state, data, hparams_fn, num_rounds: int, step=None, on
     while int(state["step"]) < num_rounds:
         new_state, metrics = step(state, data, hparams_fn(int(state["step"])))
         metrics = jax.device_get(metrics)
-        check_round(sim, metrics)
+        check_round(sim, metrics, lambda idx: global_model_losses(sim, state, data, idx, hparams_fn(int(state["step"]))))
         state = new_state
         if on_round is not None:
             on_round(state, metrics)

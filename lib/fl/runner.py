@@ -78,7 +78,7 @@ def run(config, workdir: str, sim: engine.Simulation, data, state, eval_fn, desc
     def step_fn(st, _):
         st = engine.put_state(sim, st)  # a restored checkpoint arrives on one device
         new, m = round_jit(st, data, hp)
-        engine.check_round(sim, jax.device_get(m))
+        engine.check_round(sim, jax.device_get(m), lambda idx: engine.global_model_losses(sim, st, data, idx, hp))
         return new, m
 
     state = engine.put_state(sim, state)

@@ -50,8 +50,16 @@ def validate(config) -> None:
     precision.policy(config)  # dtype names
     config_lib.positive(config, "num_clients")
     config_lib.positive(config, "local.batch_size")
+    config_lib.positive(config, "eval_batch_size")
+    if config.get("capacity") is not None:  # client slots of the engine; 0: from the participation model
+        config_lib.positive(config, "capacity", allow_zero=True)
     if config.partition == "dirichlet":
         config_lib.positive(config, "dirichlet_alpha")
+    for key in ("participation_floor", "participation_prob"):  # probabilities (0: unset for participation_prob)
+        v = config.get(key)
+        if v is not None and not (key == "participation_prob" and v == 0) and not (
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1):
+            raise ConfigError(f"config.{key}={v!r} is a probability: it must be in (0, 1]")
 
 
 def _load(config):

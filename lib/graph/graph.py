@@ -13,8 +13,10 @@ from typing import Optional, Sequence
 import numpy as np
 from flax import struct
 
+from lib.errors import TesseraError
 
-class GraphError(ValueError):
+
+class GraphError(TesseraError, ValueError):
     """Malformed graph input (names the array, the bad value and what is allowed)."""
 
 

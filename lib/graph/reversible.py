@@ -31,8 +31,10 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from lib.config import ConfigError
 
-class ReversibleError(ValueError):
+
+class ReversibleError(ConfigError):
     """Bad shapes for a reversible stack (names the value and what is allowed)."""
 
 

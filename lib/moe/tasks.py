@@ -114,6 +114,11 @@ def validate(config, *, router_state: bool = True):
     tokens = config.batch_size * config.model.seq_len
     spec.validate(tokens)
     par = None
+    mesh_lib.make_mesh(config.mesh)  # a malformed mesh is named even when it is not used
+    if not config.moe.expert_parallel and tuple(map(tuple, config.mesh)) != (("data", -1),):
+        raise config_lib.ConfigError(
+            f"config.mesh={config.mesh!r} is used only with config.moe.expert_parallel=True; without it the "
+            "model runs on one device")
     if config.moe.expert_parallel:
         mesh = mesh_lib.make_mesh(config.mesh)
         axes = tuple(config.moe.expert_axes)
@@ -167,7 +172,8 @@ class Task(NamedTuple):
 def load_task(config, *, router_state: bool = True) -> Task:
     spec, par = validate(config, router_state=router_state)
     corpus = text_data.make_corpus(config.data.source, config_lib.data_dir(config),
-                                   config.data.val_fraction, config.data.get("max_chars") or None)
+                                   config.data.val_fraction, config.data.get("max_chars") or None,
+                                   seq_len=config.model.seq_len, batch_size=config.batch_size)
     model = make_model(config, corpus.vocab_size, spec, par)
     b, l = config.batch_size, config.model.seq_len
     root = jax.random.PRNGKey(config.seed)

@@ -11,8 +11,10 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
+from lib.config import ConfigError
 
-class QuantConfigError(ValueError):
+
+class QuantConfigError(ConfigError):
     """Bad quantizer setting (names the key, the value and what is allowed)."""
 
 

@@ -186,7 +186,7 @@ class Runner:
         st, first_bad, finite = loop(state, data, runner.hparams(c), jnp.asarray(upd_byz), attack_args(c), rule_id)
         first_bad, finite = int(first_bad), bool(finite)
         out = {"step": int(st["step"]), "byzantine_clients": int(byz.sum()), "params": st["params"]}
-        if c.aggregator in engine.NON_ROBUST_RULES and first_bad >= 0:
+        if not aggregate.is_robust(c.aggregator) and first_bad >= 0:
             out.update(status="diverged", reason=f"round {first_bad}: a client sent a non-finite update "
                                                  f"and {c.aggregator} is not robust to it")
         elif not finite:

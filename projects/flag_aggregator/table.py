@@ -20,6 +20,8 @@ import json
 import pathlib
 import time
 
+from lib.fl import aggregate
+
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 ROOT = HERE.parent.parent
@@ -27,7 +29,7 @@ ROOT = HERE.parent.parent
 RULES = ("fedavg", "median", "trimmed_mean", "krum", "multi_krum", "bulyan", "geometric_median",
          "centered_clipping", "flag")
 ATTACKS = ("sign_flip", "gaussian", "alie", "ipm", "label_flip")
-CLASSICAL = tuple(r for r in RULES if r not in ("fedavg", "flag"))  # the robust baselines
+CLASSICAL = tuple(r for r in RULES if aggregate.is_robust(r) and r != "flag")  # the robust baselines
 
 
 def load_config(path: str, sets: list[str]):

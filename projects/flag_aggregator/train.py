@@ -58,7 +58,7 @@ def validate(config) -> None:
         attacks.validate(config.attack, **attack_params(config))
     elif config.byzantine_fraction > 0:
         raise config_lib.ConfigError("config.byzantine_fraction > 0 needs config.attack != 'none'")
-    aggregate.validate(config.aggregator, n, **rule_params(config))
+    aggregate.validate(config.aggregator, n, byzantine=f, **rule_params(config))
 
 
 def byzantine_mask(config) -> np.ndarray:
@@ -94,7 +94,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         attack_params=attack_params(config) if update_attack else None,
         byzantine=byz if update_attack else None,
         capacity=config.capacity or None, mesh=runner.mesh(config),
-        stop_on_nonfinite=config.aggregator == "fedavg")
+        stop_on_nonfinite=not aggregate.is_robust(config.aggregator))
     state = engine.init(sim, task.params, seed=config.seed)
     final = runner.run(config, workdir, sim, data, state, tasks.make_eval(task, config.eval_batch_size),
                        desc=f"flag/{config.aggregator}/{config.attack}/{config.byzantine_fraction}")

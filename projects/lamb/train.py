@@ -47,6 +47,12 @@ def validate(config) -> None:
     for key in ("batch_size", "base_batch_size", "base_lr", "eval_batch_size"):
         config_lib.positive(config, key)
     config_lib.positive(config, "weight_decay", allow_zero=True)
+    config_lib.positive(config, "eps")
+    config_lib.positive(config, "lr_decay_power", allow_zero=True)
+    for key in ("b1", "b2", "momentum"):  # decay rates: 1 or more never forgets (or diverges)
+        v = config[key]
+        if not (isinstance(v, (int, float)) and 0 <= v < 1):
+            raise config_lib.ConfigError(f"config.{key}={v!r} must be in [0, 1)")
     if not all(isinstance(h, int) and h > 0 for h in config.model.hidden):
         raise config_lib.ConfigError(f"config.model.hidden={config.model.hidden!r} must be positive ints")
 

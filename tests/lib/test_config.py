@@ -48,3 +48,58 @@ def test_validators_name_key_value_and_allowed():
         C.get(c, "model.nope")
     with pytest.raises(C.ConfigError, match="config.b=10 must be divisible by 4"):
         C.divisible(c, "b", 4, "data axis")
+
+
+def test_write_config_replaces_atomically_and_changed_keys(tmp_path):
+    c = ConfigDict({"lr": 0.1, "model": {"hidden": (8, 8)}, "opt": "lamb"})
+    C.write_config(c, str(tmp_path))
+    saved = C.read_config(str(tmp_path))
+    assert saved == {"lr": 0.1, "model": {"hidden": [8, 8]}, "opt": "lamb"}
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary file left
+    c2 = ConfigDict({"lr": 0.2, "model": {"hidden": (8, 8)}, "opt": "lamb", "new": 1})
+    assert C.changed_keys(saved, C.as_json_dict(c2)) == ["lr", "new"]
+    assert C.read_config(str(tmp_path / "none")) is None
+
+
+def test_lib_never_imports_the_entry_point():
+    """Issue 12: lib/train.py imported lib/app.py (which defines absl flags at import)."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "lib"
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.name == "app.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, (ast.Import, ast.ImportFrom)) else []
+            mod = node.module if isinstance(node, ast.ImportFrom) else None
+            if mod == "lib.app" or "lib.app" in names or (mod == "lib" and "app" in names):
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == []
+
+
+def test_every_named_error_has_one_base():
+    """Issue 12: AggregatorConfigError, AttackConfigError, QuantConfigError, ReversibleError,
+    MoEConfigError, data and graph errors stood beside ConfigError with no common base."""
+    from lib.checkpoint import CheckpointMismatchError
+    from lib.data.common import DataError, MissingDataError
+    from lib.data.leaf import LeafError
+    from lib.data.planetoid import PlanetoidError
+    from lib.errors import NonFiniteError, TesseraError
+    from lib.fl.aggregate import AggregatorConfigError
+    from lib.fl.attacks import AttackConfigError
+    from lib.fl.engine import CapacityError, NonFiniteUpdateError
+    from lib.graph.graph import GraphError
+    from lib.graph.reversible import ReversibleError
+    from lib.moe.routers import MoEConfigError
+    from lib.quant.uniform import QuantConfigError
+    from lib.workdir import WorkdirLockedError
+
+    for cls in (C.ConfigError, AggregatorConfigError, AttackConfigError, QuantConfigError, ReversibleError,
+                MoEConfigError):
+        assert issubclass(cls, C.ConfigError)
+    for cls in (DataError, MissingDataError, LeafError, PlanetoidError, GraphError, NonFiniteError,
+                NonFiniteUpdateError, CapacityError, CheckpointMismatchError, WorkdirLockedError):
+        assert issubclass(cls, TesseraError)
+    assert issubclass(MissingDataError, FileNotFoundError) and issubclass(C.ConfigError, ValueError)

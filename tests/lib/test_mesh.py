@@ -19,6 +19,9 @@ def test_fill_minus_one_and_axis_names():
     ([("data", 0)], "positive or -1"),
     ([("a", 2), ("a", 4)], "repeats an axis"),
     ([], "empty"),
+    ("data", r"config.mesh='data' is not a list of \(axis name, size\) pairs"),  # --config.mesh=data (issue 11)
+    (("data",), r"config.mesh=\('data',\) is not a list"),
+    ([("data", "2")], "is not a list of"),
 ])
 def test_impossible_meshes_are_named(spec, match):
     with pytest.raises(ConfigError, match=match):

@@ -88,10 +88,13 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     ("server", {"optimizer": "fedadamw", "lr": 1.0}, "server optimizer='fedadamw'"),
     ("local", {"batch_size": 16, "mode": "steps", "num_steps": 5, "optimizer": "lbfgs", "lr": 0.1},
      "local optimizer='lbfgs'"),
+    ("eval_batch_size", 0, "config.eval_batch_size=0 must be"),
+    ("capacity", -3, "config.capacity=-3 must be a finite number >= 0"),
+    ("participation_floor", 2.0, r"config.participation_floor=2.0 is a probability: it must be in \(0, 1\]"),
 ])
 def test_bad_config_named_before_compile(tmp_path, no_compiles, key, value, match):
     from projects.fedau import train
 
-    with pytest.raises(Exception, match=match):
+    with pytest.raises(ConfigError, match=match):
         train.train_and_evaluate(_config(**{key: value}), str(tmp_path))
     assert no_compiles == []

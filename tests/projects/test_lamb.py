@@ -98,11 +98,11 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    from lib.train import NonFiniteLossError
+    from lib.errors import NonFiniteError
     from projects.lamb import train
 
     cfg = _config(optimizer="sgd", base_lr=1e12, total=50, checkpoint_every=1, eval_every=0, log_every=1)
-    with pytest.raises(NonFiniteLossError, match=r"at step (\d+).*Last good checkpoint: step (\d+)") as e:
+    with pytest.raises(NonFiniteError, match=r"at step (\d+).*Last good checkpoint: step (\d+)") as e:
         train.train_and_evaluate(cfg, str(tmp_path))
     import re
 
@@ -114,6 +114,27 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert all(np.isfinite(np.asarray(x)).all() for x in leaves)
 
 
+def test_damaged_checkpoint_and_changed_config_lose_nothing(tmp_path):
+    """Issue 11 items 1 and 2 as reported: a deleted step folder made every checkpoint
+    'unreadable' (retrained from 0), and --config.optimizer=sgd on a finished LAMB workdir
+    retrained SGD from 0 over its metrics."""
+    import shutil
+
+    from lib.checkpoint import CheckpointMismatchError
+    from projects.lamb import train
+
+    train.train_and_evaluate(_config(), str(tmp_path))  # 12 steps, checkpoints 6 and 12
+    shutil.rmtree(tmp_path / "checkpoints" / "12" / "default")
+    final = train.train_and_evaluate(_config(), str(tmp_path))
+    assert final["resumed_from"] == 6 and final["steps_run"] == 6
+    assert (tmp_path / "checkpoints" / "12.corrupt").is_dir() and (tmp_path / "checkpoints" / "12" / "default").is_dir()
+    before = {f: (tmp_path / f).read_bytes() for f in ("config.json", "metrics.jsonl", "final_metrics.json")}
+    with pytest.raises(CheckpointMismatchError, match=r"checkpoint step 12 .*does not fit this config.*--config.init_from"
+                                                      r".*differs from the saved config.json in: .*optimizer"):
+        train.train_and_evaluate(_config(optimizer="sgd"), str(tmp_path))
+    assert before == {f: (tmp_path / f).read_bytes() for f in before}
+
+
 @pytest.mark.parametrize("overrides,error,match", [
     ({"optimizer": "adam"}, ConfigError, r"config.optimizer='adam' is not allowed.*'lamb'"),
     ({"dataset": "cifar"}, ConfigError, r"config.dataset='cifar'.*\['digits', 'mnist'\]"),
@@ -123,6 +144,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     ({"base_lr": -0.1}, ConfigError, r"config.base_lr=-0.1 must be"),
     ({"total": "ten"}, ConfigError, r"config.total='ten' is not a duration"),
     ({"dataset": "mnist", "data_dir": "/nonexistent"}, MissingDataError, r"/nonexistent/mnist/mnist.npz"),
+    ({"b1": 2.0}, ConfigError, r"config.b1=2.0 must be in \[0, 1\)"),
+    ({"batch_size": 4096}, ConfigError, r"config.batch_size=4096 is larger than the training set \(1348 examples\)"),
 ])
 def test_bad_input_is_named_before_any_compile(tmp_path, no_compiles, overrides, error, match):
     from projects.lamb import train

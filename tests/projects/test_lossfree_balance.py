@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from lib.config import ConfigError
+from lib.data.common import DataError
 from lib.moe.routers import MoEConfigError
 from tests.helpers import assert_trees_equal, load_checkpoint, metric_rows
 
@@ -62,6 +63,10 @@ def test_smoke_and_resume_bit_exact_with_router_bias(tmp_path, monkeypatch):
     ({"data.source": "wikitext"}, ConfigError, "data.source"),
     ({"moe.expert_parallel": True, "mesh": (("data", 2), ("expert", 4)), "moe.num_experts": 6}, MoEConfigError,
      "moe.num_experts"),
+    # issue 11 item 6: total below warmup crashed inside optax; a mesh was silently ignored
+    ({"total": 4, "warmup": 6}, ConfigError, "config.warmup=6 must be below config.total=4"),
+    ({"mesh": (("data", 2), ("model", 4))}, ConfigError, "used only with config.moe.expert_parallel=True"),
+    ({"data.max_chars": 1000}, DataError, "held-out split has 100 characters, 6 eval windows"),
 ])
 def test_bad_config_named_before_compile(tmp_path, kw, error, match):
     from projects.lossfree_balance import train

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from lib.config import ConfigError
 from lib.data import iterators, mnist
 from lib.data.common import DataError, MissingDataError
 
@@ -49,7 +50,47 @@ def test_batcher_is_a_pure_function_of_step():
     fresh = iterators.EpochBatcher(100, 32, seed=1)
     np.testing.assert_array_equal(fresh.indices(4), b.indices(4))  # no hidden state
     assert not np.array_equal(b.indices(0), b.indices(3))  # reshuffled next epoch
-    with pytest.raises(ValueError, match="larger than the data set"):
+    with pytest.raises(ConfigError, match="config.batch_size=32 is larger than the training set"):
         iterators.EpochBatcher(10, 32, seed=0)
     idx, mask = zip(*iterators.padded_batches(10, 4))
     assert mask[-1].tolist() == [True, True, False, False]
+
+
+def _npz(path, x_train, x_test, y_train=None, y_test=None):
+    np.savez(path, x_train=x_train, x_test=x_test,
+             y_train=np.arange(len(x_train)) % 10 if y_train is None else y_train,
+             y_test=np.arange(len(x_test)) % 10 if y_test is None else y_test)
+
+
+def test_float_pixels_in_unit_range_are_taken_as_they_are(tmp_path):
+    """Issue 11 item 5: MNIST stored as float32 in [0, 1] used to be divided by 255 again
+    (all images ~0; the LAMB MLP reached 0.49 instead of 0.99)."""
+    rng = np.random.default_rng(0)
+    x8 = rng.integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    (tmp_path / "u8").mkdir(), (tmp_path / "f32").mkdir(), (tmp_path / "f255").mkdir()
+    _npz(tmp_path / "u8" / "mnist.npz", x8, x8[:5])
+    _npz(tmp_path / "f32" / "mnist.npz", x8.astype(np.float32) / 255, x8[:5].astype(np.float32) / 255)
+    _npz(tmp_path / "f255" / "mnist.npz", x8.astype(np.float64), x8[:5].astype(np.float64))
+    ref = mnist.load_mnist(str(tmp_path / "u8"))
+    assert ref[0].max() > 0.99
+    for other in ("f32", "f255"):
+        got = mnist.load_mnist(str(tmp_path / other))
+        for a, b in zip(ref, got):
+            assert a.dtype == b.dtype
+            np.testing.assert_allclose(a, b, atol=1e-7)
+
+
+@pytest.mark.parametrize("x,y,match", [
+    (np.full((4, 28, 28), -0.5, np.float32), None, r"x_train \(float32\) has values in \[-0.5, -0.5\]"),
+    (np.full((4, 28, 28), 300, np.int32), None, r"x_train \(int32\) has values in \[300, 300\]"),
+    (np.where(np.arange(4 * 784).reshape(4, 28, 28) == 800, np.nan, 0.5).astype(np.float32), None,
+     r"x_train has a NaN/inf value at index \(1, 0, 16\)"),
+    (np.zeros((4, 28, 28), "U1"), None, "x_train has dtype <U1"),
+    (np.zeros((4, 28, 28), np.uint8), np.array([0, 1, 12, 3]), r"y_train has label 12 at index \(2,\), outside 0..9"),
+    (np.zeros((4, 28, 28), np.uint8), np.array([0, 1.5, 2, 3]), r"y_train has a non-integer label 1.5 at index \(1,\)"),
+])
+def test_bad_pixels_and_labels_are_named(tmp_path, x, y, match):
+    (tmp_path / "mnist").mkdir()
+    _npz(tmp_path / "mnist" / "mnist.npz", x, np.zeros((2, 28, 28), np.uint8), y_train=y)
+    with pytest.raises(DataError, match=match):
+        mnist.load_mnist(str(tmp_path))

@@ -53,3 +53,35 @@ def test_real_corpora(data_dir):
     assert len(shk) == 1_115_394 and len(set(shk)) == 65
     aus = text.make_corpus("austen", str(data_dir))
     assert len(aus.train) + len(aus.val) > 3_000_000
+
+
+def _shakespeare(tmp_path, raw: bytes):
+    (tmp_path / "shakespeare").mkdir(exist_ok=True)
+    (tmp_path / "shakespeare" / "tinyshakespeare.txt").write_bytes(raw)
+    return str(tmp_path)
+
+
+def test_non_utf8_text_names_the_file_and_byte_offset(tmp_path):
+    """Issue 11 item 6: a UnicodeDecodeError used to name no path."""
+    root = _shakespeare(tmp_path, "First Citizen: caf\u00e9".encode() + b"\xff rest")
+    with pytest.raises(DataError, match=r"tinyshakespeare.txt: not UTF-8 text: byte 0xff at byte offset 20"):
+        text.load_text("tinyshakespeare", root)
+
+
+@pytest.mark.parametrize("raw,kw,match", [
+    (b"", {}, "has 0 characters .*too short"),
+    (b"abcdefgh", {}, "has 8 characters .*too short to hold out val_fraction=0.1"),
+    (b"ab" * 100, {"seq_len": 300}, r"train split has 180 characters, fewer than seq_len \+ 2 = 302"),
+    (b"ab" * 100, {"seq_len": 8, "batch_size": 4}, r"held-out split has 20 characters, 2 eval windows of seq_len=8, "
+                                                  r"fewer than batch_size=4"),
+])
+def test_text_too_short_fails_before_training(tmp_path, raw, kw, match):
+    """Issue 11 item 6: an empty or short text used to crash after all training steps (the
+    evaluation found no batch), losing them."""
+    with pytest.raises(DataError, match=match):
+        text.make_corpus("tinyshakespeare", _shakespeare(tmp_path, raw), 0.1, **kw)
+
+
+def test_eval_batches_of_nothing_is_an_error():
+    with pytest.raises(DataError, match="fewer than one batch of 4"):
+        text.eval_batches(np.arange(20, dtype=np.int32), batch_size=4, seq_len=8)

@@ -264,6 +264,28 @@ def test_geometric_median_bound():
     assert np.linalg.norm(out - y) <= 2 * (K - f) / (K - 2 * f) * r
 
 
+def _weiszfeld64(x, iters=5000):
+    x = x.astype(np.float64)
+    z = np.median(x, axis=0)
+    for _ in range(iters):
+        b = 1 / np.maximum(np.linalg.norm(x - z, axis=1), 1e-12)
+        z = (b[:, None] * x).sum(0) / b.sum()
+    return z
+
+
+def test_geometric_median_converges_against_huge_outliers():
+    """Issue 11 item 7: 10 Weiszfeld iterations from the mean left 3 of 20 clients at 1e12
+    with a pull of ~1e2-5e3; iterated to a tolerance, the result is the geometric median."""
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((20, 50)).astype(np.float32)
+    x[:3] = 1e12 * rng.standard_normal((3, 50)).astype(np.float32)
+    out, _ = agg.get_rule("geometric_median")(jnp.asarray(x), jnp.ones(20), None, KEY)
+    out = np.asarray(out)
+    assert np.linalg.norm(out - _weiszfeld64(x)) < 1e-3
+    honest = x[3:]
+    assert np.linalg.norm(out - _weiszfeld64(honest)) < np.linalg.norm(honest - honest.mean(0), axis=1).max()
+
+
 def test_centered_clipping_moves_at_most_tau_per_byzantine_share():
     """From v0 = 0, each iteration moves v by at most tau: the Byzantine share of each
     step is at most (f/n) tau, the honest one is a mean of clipped honest offsets."""
@@ -338,6 +360,36 @@ def test_fedavg_reports_nonfinite():
 def test_invalid_configs_raise_named_errors(name, n, f, params, match):
     with pytest.raises(agg.AggregatorConfigError, match=match):
         agg.validate(name, n, f, **params)
+
+
+@pytest.mark.parametrize("name,n,f,byz,params,match", [
+    ("trimmed_mean", 20, 0, 3, {"beta": 0.1}, r"beta=0.1 trims floor\(beta n\) = 2 of n=20 .* 3 are Byzantine: use "
+                                              r"beta >= 0.15"),
+    ("krum", 20, 1, 3, {}, "krum is set up for f=1 Byzantine clients but 3 take part"),
+    ("bulyan", 20, 2, 3, {}, "bulyan is set up for f=2"),
+    ("median", 10, 0, 5, {}, "median tolerates fewer than half Byzantine clients; 5 of n=10"),
+    ("geometric_median", 10, 0, 6, {}, "geometric_median tolerates fewer than half"),
+])
+def test_rule_parameters_are_checked_against_the_byzantine_clients(name, n, f, byz, params, match):
+    """Issue 11 item 7: trimmed_mean accepted more Byzantine clients than beta trims, then
+    returned inf."""
+    with pytest.raises(agg.AggregatorConfigError, match=match):
+        agg.validate(name, n, f, byzantine=byz, **params)
+
+
+def test_trimmed_mean_past_its_trim_is_not_finite_with_nonfinite_clients():
+    """What the check prevents (and why the engine checks every rule's aggregate)."""
+    x = np.zeros((20, 4), np.float32)
+    x[:3] = np.inf
+    out, _ = agg.get_rule("trimmed_mean")(jnp.asarray(x), jnp.ones(20), None, KEY, beta=0.1)
+    assert not np.isfinite(np.asarray(out)).all()
+    agg.validate("trimmed_mean", 20, byzantine=3, beta=0.15)
+
+
+def test_robustness_is_a_property_of_the_registry():
+    assert [r for r in ALL if not agg.is_robust(r)] == ["fedavg"]
+    with pytest.raises(agg.AggregatorConfigError, match="mean"):
+        agg.is_robust("mean")
 
 
 def test_valid_configs_pass():

@@ -190,6 +190,75 @@ def test_nan_update_stops_with_round_and_client(fed, sim8):
     assert not sim._replace(stop_on_nonfinite=False).stop_on_nonfinite
 
 
+def _fragile_loss(params, x, y):
+    """Cross-entropy that turns NaN once |w| > 1e3: a model that diverged (linear softmax
+    regression alone never overflows)."""
+    return LOSS(params, x, y) + 0.0 * jnp.sqrt(1e3 - jnp.max(jnp.abs(params["w"])))  # NaN value and gradient
+
+
+@pytest.fixture(scope="module")
+def fragile(fed):
+    """One compiled simulation (server lr 1e6) for the three causes of a non-finite update."""
+    sim = engine.build(loss_fn=_fragile_loss, local=LOCAL, participation=participation.uniform(16, 16),
+                       server_opt=server.make("sgd", 1e6), mesh=engine.clients_mesh(1))
+    return sim, jax.jit(engine.round_fn(sim))
+
+
+@pytest.mark.parametrize("local_lr,nan_client,match,bad_step", [
+    (0.1, None, r"round 1: the global model of round 1 \(finite parameters\) already gives a non-finite loss "
+                r"on the finite data of 16 of 16 participants.*server side diverged", 1),
+    (1e5, None, r"round 0: client \d+ sent a non-finite \(NaN/inf\) update \(\d+ of 16 participants did\) from a "
+                r"global model whose loss on every participant's data is finite: local training diverged", 1),
+    (0.1, 5, r"round 0: client 5 sent a non-finite \(NaN/inf\) update \(1 of 16 participants did\): its data "
+             r"holds NaN/inf", 1),
+])
+def test_divergence_is_named_server_or_client_side(fed, fragile, local_lr, nan_client, match, bad_step):
+    """Issue 11 item 3: fedau with server.lr=1e6 blamed 'client 2' for a server-side divergence.
+    Server lr 1e6 makes the global model diverge at round 1; local lr 1e5 makes local training
+    diverge at round 0; NaN data makes one client's update NaN at round 0."""
+    sim, step = fragile
+    if nan_client is not None:
+        x = np.array(fed.x)
+        x[fed.index[nan_client, : fed.num_samples[nan_client]]] = np.nan
+        fed = fed._replace(x=x)
+    with pytest.raises(engine.NonFiniteUpdateError, match=match) as e:
+        engine.run(sim, engine.init(sim, _params(), 0), engine.put_data(sim, fed), lambda r: {"lr": local_lr}, 4,
+                   step=step)
+    assert e.value.step == bad_step
+
+
+@pytest.fixture(scope="module")
+def median_sim(fed):
+    sim = engine.build(loss_fn=LOSS, local=LOCAL, participation=participation.uniform(16, 16), aggregator="median",
+                       server_opt=server.make("sgd"), mesh=engine.clients_mesh(1))
+    return sim, jax.jit(engine.round_fn(sim))
+
+
+def _nan_clients(fed, clients):
+    x = np.array(fed.x)
+    for c in clients:
+        x[fed.index[c, : fed.num_samples[c]]] = np.nan
+    return fed._replace(x=x)
+
+
+def test_robust_rule_goes_on_past_a_few_nonfinite_clients(fed, median_sim):
+    sim, step = median_sim
+    assert not sim.stop_on_nonfinite
+    st, m = step(engine.init(sim, _params(), 0), engine.put_data(sim, _nan_clients(fed, [3])), {"lr": 0.1})
+    engine.check_round(sim, jax.device_get(m))
+    assert int(m["nonfinite_clients"]) == 1 and bool(m["aggregate_finite"])
+    assert np.isfinite(float(m["loss"]))  # the round's loss is over the finite clients (lib.train checks it)
+
+
+def test_robust_rule_whose_aggregate_is_not_finite_stops(fed, median_sim):
+    """Issue 11 item 7: only fedavg runs stopped on non-finite values; a robust rule with more
+    non-finite clients than it withstands went on with inf parameters."""
+    sim, step = median_sim
+    with pytest.raises(engine.NonFiniteUpdateError, match="round 0: client 0 .*more than the robust rule withstands"):
+        engine.run(sim, engine.init(sim, _params(), 0), engine.put_data(sim, _nan_clients(fed, range(12))),
+                   lambda r: {"lr": 0.1}, 2, step=step)
+
+
 def test_capacity_overflow_is_an_error(fed):
     sim = engine.build(loss_fn=LOSS, local=LOCAL, participation=participation.bernoulli(np.full(16, 0.9)),
                        server_opt=server.make("sgd"), capacity=8, mesh=engine.clients_mesh(1))
