@@ -153,15 +153,21 @@ class _Stop:
 
 def run(config, workdir: str, *, state: dict, step_fn: Callable, num_steps: int,
         batch_fn: Callable | None = None, eval_fn: Callable | None = None,
-        desc: str | None = None, examples_per_step: int | None = None) -> dict:
-    """Runs (or resumes) training to `num_steps`; returns the final metrics (also in final_metrics.json)."""
+        desc: str | None = None, examples_per_step: int | None = None,
+        summary_fn: Callable[[dict], dict] | None = None) -> dict:
+    """Runs (or resumes) training to `num_steps`; returns the final metrics (also in final_metrics.json).
+
+    The final metrics carry the last log interval's `steps_per_sec` (and `examples_per_sec` given
+    `examples_per_step`); `summary_fn(final)` may add derived entries (e.g. MFU) before the file is written.
+    """
     loop = check_common(config)
     num_steps = int(num_steps)
     if num_steps < 1:
         raise ConfigError(f"the run has {num_steps} steps (config.total={_cfg(config, 'total', None)!r}); need >= 1")
     with workdir_lib.lock(workdir):
         return _run(config, os.path.abspath(workdir), loop, state=state, step_fn=step_fn, num_steps=num_steps,
-                    batch_fn=batch_fn, eval_fn=eval_fn, desc=desc, examples_per_step=examples_per_step)
+                    batch_fn=batch_fn, eval_fn=eval_fn, desc=desc, examples_per_step=examples_per_step,
+                    summary_fn=summary_fn)
 
 
 def _changed_keys(config, workdir: str) -> list[str]:
@@ -171,7 +177,8 @@ def _changed_keys(config, workdir: str) -> list[str]:
     return config_lib.changed_keys(old, config_lib.as_json_dict(config))
 
 
-def _run(config, workdir, loop, *, state, step_fn, num_steps, batch_fn, eval_fn, desc, examples_per_step) -> dict:
+def _run(config, workdir, loop, *, state, step_fn, num_steps, batch_fn, eval_fn, desc, examples_per_step,
+         summary_fn) -> dict:
     log_every, eval_every = loop["log_every"], loop["eval_every"]
     ckpt = checkpoint_lib.Checkpointer(workdir, every=loop["checkpoint_every"], keep=loop["keep_checkpoints"],
                                        init_from=loop["init_from"])
@@ -207,6 +214,7 @@ def _run(config, workdir, loop, *, state, step_fn, num_steps, batch_fn, eval_fn,
                                    desc=desc or (config.get("project") if config is not None else None) or "train")
         last_eval: dict = {}
         train_metrics: dict = {}
+        rates: dict = {}  # the last log interval's throughput (steady state once past the first interval)
         t_interval, n_interval = time.perf_counter(), 0
         t0 = time.perf_counter()
 
@@ -246,6 +254,7 @@ def _run(config, workdir, loop, *, state, step_fn, num_steps, batch_fn, eval_fn,
                 if examples_per_step:
                     row["examples_per_sec"] = n_interval * examples_per_step / dt
                 writer.write(done, row)
+                rates = {k: row[k] for k in ("steps_per_sec", "examples_per_sec") if k in row}
                 t_interval, n_interval = time.perf_counter(), 0
             if eval_fn is not None and ((eval_every and done % eval_every == 0) or done == num_steps):
                 last_eval = evaluate(done)
@@ -274,8 +283,10 @@ def _run(config, workdir, loop, *, state, step_fn, num_steps, batch_fn, eval_fn,
         "step": num_steps, **{f"train_{k}": v for k, v in train_metrics.items()}, **last_eval,
         "wall_time_s": wall, "steps_run": num_steps - start, "resumed_from": start,
         "devices": jax.device_count(), "device_kind": jax.devices()[0].device_kind,
-        "processes": jax.process_count(),
+        "processes": jax.process_count(), **rates,
     }
+    if summary_fn is not None:
+        final.update(summary_fn(final))
     if jax.process_index() == 0:
         path = os.path.join(workdir, "final_metrics.json")
         with open(path + ".tmp", "w") as f:

@@ -29,6 +29,7 @@ from ml_collections import ConfigDict, config_dict
 
 from lib import config as config_lib
 from lib import precision
+from lib import perf
 from lib import mesh as mesh_lib
 from lib.data import text as text_data
 from lib.moe import layer as moe_layer
@@ -156,6 +157,20 @@ def flops_per_token(config, vocab_size: int) -> float:
         else:
             fwd += 2 * 2 * d * m.d_ff
     return 3.0 * fwd
+
+
+def throughput_summary(config, vocab_size: int) -> Callable[[dict], dict]:
+    """lib.train.run's summary_fn for the MoE LMs: tokens/s of the last log interval, the model
+    TFLOP/s it means (flops_per_token) and MFU where the device's peak is known (lib/perf.py)."""
+    fpt = flops_per_token(config, vocab_size)
+
+    def summary(final: dict) -> dict:
+        if "examples_per_sec" not in final:  # nothing ran (a finished run resumed)
+            return {}
+        tokens = final["examples_per_sec"]
+        return {"tokens_per_s": tokens, "flops_per_token": fpt,
+                **perf.utilisation(fpt, tokens, str(config.compute_dtype))}
+    return summary
 
 
 class Task(NamedTuple):

@@ -54,4 +54,5 @@ def train_and_evaluate(config, workdir: str) -> dict:
     return train_lib.run(config, workdir, state=state, step_fn=train_step, batch_fn=task.batch_fn,
                          num_steps=config.total, eval_fn=tasks.make_eval(task, config),
                          examples_per_step=config.batch_size * config.model.seq_len,
+                         summary_fn=tasks.throughput_summary(config, task.corpus.vocab_size),
                          desc=f"{config.project}/{config.moe.router}")
