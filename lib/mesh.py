@@ -109,3 +109,32 @@ def global_array(global_value: np.ndarray, sharding: NamedSharding) -> jax.Array
 
 def put_tree(tree, sharding: NamedSharding):
     return jax.tree.map(lambda x: global_array(np.asarray(x), sharding), tree)
+
+
+def _path_names(path) -> tuple[str, ...]:
+    out = []
+    for k in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(k, attr):
+                out.append(str(getattr(k, attr)))
+                break
+    return tuple(out)
+
+
+def place_state(tree, mesh: Mesh, rules: Sequence[tuple[tuple[str, ...], P]] = ()):
+    """Every leaf of a train state as a global array on `mesh`.
+
+    A leaf whose key path ends with a rule's names (e.g. `('moe', 'w1')`, which also matches the
+    optimizer's moments of that parameter) gets the rule's PartitionSpec; every other leaf is
+    replicated. Build the state this way before `lib.train.run`: checkpoint restore reads every
+    leaf straight into the sharding of this state, so a resumed run (on this mesh or a different
+    one) hands the step exactly the layout a fresh run does.
+    """
+    rules = [(tuple(names), spec) for names, spec in rules]
+
+    def place(path, x):
+        names = _path_names(path)
+        spec = next((s for suffix, s in rules if names[-len(suffix):] == suffix), P())
+        return global_array(np.asarray(jax.device_get(x)), NamedSharding(mesh, spec))
+
+    return jax.tree_util.tree_map_with_path(place, tree)

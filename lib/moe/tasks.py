@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import PartitionSpec as P
 from ml_collections import ConfigDict, config_dict
 
 from lib import config as config_lib
@@ -200,6 +201,16 @@ def load_task(config, *, router_state: bool = True) -> Task:
 
     return Task(spec, par, corpus, model, variables["params"], variables.get("moe_state", {}),
                 jax.random.fold_in(root, 2), batch_fn)
+
+
+def place_state(task: Task, state: dict) -> dict:
+    """The train state laid out on the expert-parallel mesh (expert weights and their optimizer
+    moments split over the expert axes, the rest replicated), so that a checkpoint restores into
+    the layout the step uses; unchanged without expert parallelism (one device)."""
+    if task.parallel is None:
+        return state
+    ex = P(task.parallel.expert_axes)
+    return mesh_lib.place_state(state, task.parallel.mesh, [(("moe", "w1"), ex), (("moe", "w2"), ex)])
 
 
 def optimizer(config):

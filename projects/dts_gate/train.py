@@ -26,8 +26,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
     task = tasks.load_task(config, router_state=False)
     tx, schedule = tasks.optimizer(config)
     router = task.spec.router
-    state = {"step": jnp.int32(0), "params": task.params, "opt_state": tx.init(task.params),
-             "moe_state": task.moe_state, "rng": task.rng, "tau": jnp.float32(router.tau_max)}
+    state = tasks.place_state(task, {"step": jnp.int32(0), "params": task.params,
+                                     "opt_state": tx.init(task.params), "moe_state": task.moe_state, "rng": task.rng,
+                                     "tau": jnp.float32(router.tau_max)})
 
     @jax.jit
     def train_step(state, batch):

@@ -26,8 +26,8 @@ from lib.moe import tasks
 def train_and_evaluate(config, workdir: str) -> dict:
     task = tasks.load_task(config, router_state=False)
     tx, schedule = tasks.optimizer(config)
-    state = {"step": jnp.int32(0), "params": task.params, "opt_state": tx.init(task.params),
-             "moe_state": task.moe_state, "rng": task.rng}
+    state = tasks.place_state(task, {"step": jnp.int32(0), "params": task.params,
+                                     "opt_state": tx.init(task.params), "moe_state": task.moe_state, "rng": task.rng})
 
     @jax.jit
     def train_step(state, batch):

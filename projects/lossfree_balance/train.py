@@ -37,8 +37,8 @@ def update_router_state(spec, moe_state, intermediates, step):
 def train_and_evaluate(config, workdir: str) -> dict:
     task = tasks.load_task(config)
     tx, schedule = tasks.optimizer(config)
-    state = {"step": jnp.int32(0), "params": task.params, "opt_state": tx.init(task.params),
-             "moe_state": task.moe_state, "rng": task.rng}
+    state = tasks.place_state(task, {"step": jnp.int32(0), "params": task.params,
+                                     "opt_state": tx.init(task.params), "moe_state": task.moe_state, "rng": task.rng})
 
     @jax.jit
     def train_step(state, batch):
