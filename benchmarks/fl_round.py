@@ -268,7 +268,7 @@ def main(argv=None):
            "device": jax.devices()[0].device_kind, "platform": plat, "devices": jax.device_count(),
            "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "repeats": args.repeats,
            "load_avg_1m_before": os.getloadavg()[0], "note": args.note, "jax": jax.__version__,
-           "default_mode": "CPU: one client at a time for models with convolutions, all vmapped otherwise; "
+           "default_mode": "CPU: one client at a time (the auto and client_batch=1 rows run the same program: their difference is run-to-run noise); "
                            "GPU/TPU: all vmapped", "cells": [], "file": f"fl_round_{tag}.json"}
     for model in args.models.split(","):
         for clients in (int(c) for c in args.cohorts.split(",")):

@@ -11,11 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, load_checkpoint
+from tests.helpers import REPO, assert_trees_equal, load_checkpoint
 
 REPO_PATH = pathlib.Path(REPO)
 
-STEPS = ["--config.total=10", "--config.eval_every=0", "--config.checkpoint_every=10"]
+STEPS = ["--config.total=10", "--config.eval_every=0", "--config.checkpoint_every=5"]
 
 
 def _launch(n, d, workdir):
@@ -38,6 +38,19 @@ def test_two_processes_of_four_devices_equal_one_of_eight(tmp_path):
     a, b = load_checkpoint(tmp_path / "mp", 10), load_checkpoint(tmp_path / "sp", 10)
     for x, y in zip(*(map(np.asarray, __import__("jax").tree.leaves(t["params"])) for t in (a, b))):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+
+    # resumed from step 5 on the same 2 x 4 layout: bit-exact; on 1 process x 8 (elastic 2 -> 1
+    # processes): the same up to float reduction order
+    from tests.test_resume_mesh import _truncate
+
+    shutil.copytree(tmp_path / "mp", tmp_path / "el")
+    for w in ("mp", "el"):
+        _truncate(tmp_path / w, 5)
+    assert _launch(2, 4, tmp_path / "mp")["resumed_from"] == 5
+    assert_trees_equal(load_checkpoint(tmp_path / "mp", 10), a)
+    elastic = _launch(1, 8, tmp_path / "el")
+    assert elastic["resumed_from"] == 5 and elastic["processes"] == 1
+    np.testing.assert_allclose(elastic["test_loss"], multi["test_loss"], rtol=1e-5)
 
 
 # every form of a reference to the old project that a fork must rewrite

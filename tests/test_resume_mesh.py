@@ -53,6 +53,25 @@ def test_expert_parallel_resume_is_bit_exact(tmp_path, a2a):
     assert metric_rows(tmp_path) == rows
 
 
+def test_cluster_gcn_data_parallel_resume_is_bit_exact(tmp_path):
+    """Cluster-GCN with its cluster batches sharded over the 8-device 'data' axis (state replicated):
+    resumed from step 4 == uninterrupted. (Unsharded resume: tests/projects/test_cluster_gcn.py.)"""
+    from projects.cluster_gcn import train
+    from tests.projects.test_cluster_gcn import _config
+
+    def config():
+        return _config(**{"cluster.clusters_per_batch": 1, "cluster.batches_per_step": 8, "model.dropout": 0.0,
+                          "mesh": (("data", -1),), "epochs": 8.0, "checkpoint_every": 2, "eval_every": 0})
+
+    final = train.train_and_evaluate(config(), str(tmp_path))
+    steps = final["step"]
+    full, rows = load_checkpoint(tmp_path, steps), metric_rows(tmp_path)
+    _truncate(tmp_path, 4)  # (keep_checkpoints = 3: steps 4, 6, 8 are on disk)
+    assert train.train_and_evaluate(config(), str(tmp_path))["resumed_from"] == 4
+    assert_trees_equal(load_checkpoint(tmp_path, steps), full)
+    assert metric_rows(tmp_path) == rows
+
+
 def test_place_state_lays_out_experts_and_restores_onto_a_smaller_mesh(tmp_path):
     """Elastic restart at the checkpoint level: a state saved from an 8-device expert mesh restores onto
     a 4-device mesh (2 experts per device instead of 1) with every value identical, each leaf in the
@@ -104,13 +123,14 @@ def test_expert_count_not_divisible_by_new_expert_axis_is_named():
 
 def test_foreign_checkpoint_is_a_named_mismatch(tmp_path):
     """A workdir holding another project's checkpoint: one named error saying what differs, no restart."""
+    from lib import checkpoint as ck
     from lib.checkpoint import CheckpointMismatchError
     from projects.hetumoe import train
-    from projects.lamb import train as lamb_train
-    from tests.projects.test_lamb import _config
 
-    lamb_train.train_and_evaluate(_config(total=6), str(tmp_path))
-    os.remove(tmp_path / "config.json")
+    other = {"step": np.int32(6), "params": {"dense": {"kernel": np.ones((64, 10), np.float32)}}}
+    saver = ck.Checkpointer(str(tmp_path), every=1, keep=2)
+    saver.save(6, other)
+    saver.close()
     with pytest.raises(CheckpointMismatchError, match="does not fit this config"):
         train.train_and_evaluate(_hetumoe("flat"), str(tmp_path))
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["6"]
