@@ -34,6 +34,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
+from lib import autotune  # noqa: E402
 from lib.moe import dispatch as D  # noqa: E402
 from lib.moe import layer as L  # noqa: E402
 from lib.moe import routers as R  # noqa: E402
@@ -79,6 +80,12 @@ def build(tokens, d, f, e, k, cf, tile):
 def run(args):
     load_before = os.getloadavg()
     t_start = time.perf_counter()
+    tuned = None
+    if args.tile == "auto":  # what a run on this machine uses: measured once and cached (lib.autotune)
+        args.tile = D.choose_tile(args.tokens * args.k, args.d, args.f, args.experts)
+        tuned = autotune.recorded("moe.dropless_tile",
+                                  f"rows={args.tokens * args.k},d={args.d},d_ff={args.f},experts={args.experts},float32")
+    args.tile = int(args.tile)
     cases, cap = build(args.tokens, args.d, args.f, args.experts, args.k, args.cf, args.tile)
     if args.cases:
         keep = args.cases.split(",")
@@ -123,10 +130,12 @@ def run(args):
     return {
         "setting": {"tokens": args.tokens, "d_model": args.d, "d_ff": args.f, "experts": args.experts,
                     "k": args.k, "capacity_factor": args.cf, "capacity": cap, "tile": args.tile,
+                    "tile_tuning_s": tuned["seconds"] if tuned else None,
                     "tile_levels": list(D.tile_sizes(args.tile, args.tokens * args.k)),
                     "pass": "forward+backward (grad wrt params and input)", "dtype": "float32"},
         "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
-        "cpu_count": os.cpu_count(), "machine": platform.machine(), "jax": jax.__version__,
+        "cpu_count": os.cpu_count(), "machine": platform.machine(), "cpu_model": autotune.cpu_model(),
+        "jax": jax.__version__,
         "load_average_1_5_15_before": load_before, "load_average_1_5_15_after": os.getloadavg(),
         "wall_s": time.perf_counter() - t_start,
         "note": ("CPU possibly shared with other jobs (see the load average): cases interleaved round-robin; ratios are the median over "
@@ -143,11 +152,15 @@ def to_markdown(res: dict) -> str:
         "",
         f"tokens {s['tokens']}, d_model {s['d_model']}, d_ff {s['d_ff']}, {s['experts']} experts, top-{s['k']}, "
         f"capacity factor {s['capacity_factor']} (C = {s['capacity']}), {s['pass']}, {s['dtype']}; "
-        f"device {res['device']} ({res['backend']}, {res['cpu_count']} cores), jax {res['jax']}. {res['note']} "
+        f"device {res['device']} ({res['backend']}; host CPU {res.get('cpu_model', res['machine'])}, {res['cpu_count']} cores), "
+        f"jax {res['jax']}. {res['note']} "
         f"Load average (1 min) {res['load_average_1_5_15_before'][0]:.1f} before, "
         f"{res['load_average_1_5_15_after'][0]:.1f} after; wall time {res['wall_s']:.0f} s. "
         f"Dropless tiles: {res['setting']['tile']} rows, then {'/'.join(map(str, res['setting']['tile_levels'][1:]))} "
-        "for each expert's remainder.",
+        "for each expert's remainder"
+        + (" (tile chosen on this machine from fwd+bwd seconds per candidate: "
+           + ", ".join(f"{k}: {v:.3f}" for k, v in sorted(s['tile_tuning_s'].items(), key=lambda kv: int(kv[0])))
+           + ")." if s.get("tile_tuning_s") else "."),
         "",
         "| case | median s | repeats | x dense FFN | floor | x floor | target | met |",
         "|---|---|---|---|---|---|---|---|",
@@ -167,7 +180,7 @@ def main():
     ap.add_argument("--experts", type=int, default=8)
     ap.add_argument("--k", type=int, default=2)
     ap.add_argument("--cf", type=float, default=1.25)
-    ap.add_argument("--tile", type=int, default=512)
+    ap.add_argument("--tile", default="auto", help="dropless bulk tile rows, or auto (measured, cached)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--ragged-repeats", type=int, default=1)
     ap.add_argument("--einsum-repeats", type=int, default=2)

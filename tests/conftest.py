@@ -5,6 +5,9 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# speed choices take their defaults, so results do not depend on the machine (tests/lib/test_autotune.py
+# turns measuring on)
+os.environ["TESSERA_AUTOTUNE"] = "0"
 
 import pathlib  # noqa: E402
 

@@ -36,6 +36,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from lib.moe.routers import MoEConfigError, Routing
@@ -496,3 +497,37 @@ def resolve_impl(impl: str) -> str:
 def moe_apply(params: dict, x: jax.Array, r: Routing, *, impl: str, capacity: int, tile: int = 512):
     """Expert mixture for T tokens x [T, d] under routing r; returns (out [T, d], Stats)."""
     return resolve(impl).apply(params, x, r, capacity, tile)
+
+
+TILE_CANDIDATES = (64, 128, 256, 512, 1024)
+
+
+def choose_tile(rows: int, d: int, d_ff: int, experts: int, dtype=jnp.float32, default: int = 512) -> int:
+    """The dropless bulk tile (rows) that runs the expert FFN forward+backward fastest on this
+    machine for `rows` routed rows, measured once per machine and shape (lib.autotune). Only
+    the sorted-tile path uses it; elsewhere, or with autotuning off, `default`."""
+    from lib import autotune  # noqa: PLC0415 (keeps dispatch importable without the cache module)
+
+    if jax.default_backend() != "cpu":
+        return default
+    cands = [t for t in TILE_CANDIDATES if t <= rows] or [TILE_CANDIDATES[0]]
+    dtype = jnp.dtype(dtype)
+
+    @functools.cache
+    def inputs():  # built only when something is measured
+        rng = np.random.RandomState(0)
+        sizes = np.bincount(rng.randint(0, experts, rows), minlength=experts)  # an uneven routed load
+        ends = jnp.asarray(np.cumsum(sizes), jnp.int32)
+        params = {"w1": jnp.asarray(rng.standard_normal((experts, d, d_ff)) / np.sqrt(d), dtype),
+                  "w2": jnp.asarray(rng.standard_normal((experts, d_ff, d)) / np.sqrt(d_ff), dtype)}
+        return ends - jnp.asarray(sizes, jnp.int32), ends, params, jnp.asarray(rng.standard_normal((rows, d)), dtype)
+
+    def measure(tile):
+        starts, ends, params, xs = inputs()
+        lv = tile_sizes(tile, rows)
+        step = jax.jit(jax.grad(lambda p, x: expert_ffn_sorted(p, x, starts, ends, lv).astype(jnp.float32).sum(),
+                                argnums=(0, 1)))
+        return autotune.time_call(lambda: step(params, xs))
+
+    return autotune.choose("moe.dropless_tile", f"rows={rows},d={d},d_ff={d_ff},experts={experts},{dtype.name}",
+                           cands, measure, default)

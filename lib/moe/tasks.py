@@ -17,6 +17,7 @@ no balancing); a project's config sets what its method needs.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any, Callable, NamedTuple
@@ -33,6 +34,7 @@ from lib import precision
 from lib import perf
 from lib import mesh as mesh_lib
 from lib.data import text as text_data
+from lib.moe import dispatch as D
 from lib.moe import layer as moe_layer
 from lib.moe import metrics as moe_metrics
 from lib.moe import parallel as moe_parallel
@@ -62,6 +64,7 @@ def default_config(project: str) -> ConfigDict:
         "num_experts": 8, "k": 2,
         "router_kwargs": ConfigDict({}),  # RouterSpec fields (bias_rate, tau_schedule, group_size, ...)
         "dispatch": "capacity", "capacity_factor": 1.25, "num_groups": 1,
+        "tile": "auto",  # dropless_tiles bulk tile rows, or 'auto': the fastest on this machine (lib.autotune)
         "aux_weight": 0.0, "z_weight": 0.0,
         "align_weight": 0.0,  # SAM's alignment loss (router=sam only)
         "expert_parallel": False, "expert_axes": ("expert",), "hierarchical_a2a": False,
@@ -80,15 +83,34 @@ def default_config(project: str) -> ConfigDict:
     return c
 
 
+def _tile(value) -> int:
+    """moe.tile: 'auto' (512 until measured) or a positive row count (flags give it as a string)."""
+    if value == "auto":
+        return 512
+    try:
+        tile = int(value)
+    except (TypeError, ValueError):
+        tile = 0
+    if tile < 1:
+        raise MoEConfigError("moe.tile", value, "'auto' or a positive number of rows")
+    return tile
+
+
 def moe_spec(config) -> moe_layer.MoESpec:
     m = config.moe
     kw = dict(m.router_kwargs) if m.get("router_kwargs") else {}
     kw.setdefault("k", m.k)  # aliases (switch, gshard) fix their own k
     d_ff = m.get("d_ff") or config.model.d_ff  # expert width (hetumoe: active params held equal)
-    return moe_layer.make_moe_spec(m.router, m.num_experts, d_ff, router_kwargs=kw,
+    spec = moe_layer.make_moe_spec(m.router, m.num_experts, d_ff, router_kwargs=kw,
                                    dispatch=m.dispatch, capacity_factor=m.capacity_factor,
                                    num_groups=m.num_groups, aux_weight=m.aux_weight, z_weight=m.z_weight,
-                                   align_weight=m.get("align_weight", 0.0))
+                                   align_weight=m.get("align_weight", 0.0),
+                                   tile=_tile(m.get("tile", 512)))
+    if m.get("tile") == "auto" and spec.mode.name == "dropless_tiles":  # measured once per machine and shape
+        rows = config.batch_size * config.model.seq_len // m.num_groups * spec.router.k
+        tile = D.choose_tile(rows, config.model.d_model, d_ff, m.num_experts, precision.policy(config).compute_dtype)
+        spec = dataclasses.replace(spec, tile=tile)
+    return spec
 
 
 def validate(config, *, router_state: bool = True):
