@@ -427,7 +427,7 @@ def centered_clipping(updates, weights, state, key, *, tau=1.0, iterations=3):
 
 
 def flag(updates, weights, state, key, *, m=1, lam=0.0, rescale=True, seed=1):
-    """Flag Aggregator (Almasi et al., ICLR 2024; FL.md section 4), one IRLS step.
+    """Flag Aggregator (Almasi et al., ICLR 2024), one IRLS step.
 
     1. x_i = u_i / ||u_i|| (present, finite clients). 2. Y0: orthonormalised (QR)
     uniform(-1/2, 1/2) [D, m] matrix from a fixed `seed`. 3. One IRLS step: weights

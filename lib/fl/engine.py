@@ -110,16 +110,6 @@ def clients_mesh(num_devices: int | None = None) -> Mesh:
     return jax.make_mesh((len(devs),), ("clients",), axis_types=(AxisType.Auto,), devices=devs)
 
 
-def byzantine_clients(num_clients: int, fraction: float, seed: int) -> np.ndarray:
-    """floor(fraction N) Byzantine clients, chosen reproducibly from `seed`."""
-    if not 0 <= fraction < 1:
-        raise ConfigError(f"byzantine_fraction={fraction} must be in [0, 1)")
-    mask = np.zeros(num_clients, bool)
-    f = int(fraction * num_clients)
-    mask[np.random.default_rng(seed).choice(num_clients, f, replace=False)] = True
-    return mask
-
-
 def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Participation,
           server_opt, aggregator: str = "fedavg", rule_params=None, attack: str = "none",
           attack_params=None, byzantine=None, strategy: Strategy | None = None,
