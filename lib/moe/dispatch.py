@@ -20,7 +20,9 @@ resolved once per layer spec by `resolve`):
               everywhere.
 - 'dropless_ragged': sorted rows and `jax.lax.ragged_dot` (native on GPU/TPU; on CPU jax 0.10 falls back
               to a masked dense expansion, ~E x the work).
-- 'dropless': 'dropless_ragged' on GPU/TPU, 'dropless_tiles' on CPU.
+- 'dropless': 'dropless_ragged' on GPU/TPU, 'dropless_tiles' on CPU; with `moe.tile='auto'` (the
+              default) a project's spec (lib/moe/tasks.py) measures both paths on a GPU/TPU and runs the
+              faster (`choose_dropless`, cached per machine by lib/autotune), and on CPU the best tile.
 
 Moving rows between token order and buffer order (`dispatch_rows`, `combine_rows`) is a gather in both
 directions: every layout is described by a pair of maps, `src` (buffer row -> token slot t*S+s, or the
@@ -500,34 +502,51 @@ def moe_apply(params: dict, x: jax.Array, r: Routing, *, impl: str, capacity: in
 
 
 TILE_CANDIDATES = (64, 128, 256, 512, 1024)
+RAGGED = "ragged"  # choose_dropless's answer for the ragged_dot path
 
 
-def choose_tile(rows: int, d: int, d_ff: int, experts: int, dtype=jnp.float32, default: int = 512) -> int:
-    """The dropless bulk tile (rows) that runs the expert FFN forward+backward fastest on this
-    machine for `rows` routed rows, measured once per machine and shape (lib.autotune). Only
-    the sorted-tile path uses it; elsewhere, or with autotuning off, `default`."""
+def choose_dropless(rows: int, d: int, d_ff: int, experts: int, dtype=jnp.float32, *,
+                    allow_ragged: bool = False, default: int | str = 512) -> int | str:
+    """The fastest dropless expert FFN (forward+backward) on this machine for `rows` routed rows:
+    a bulk tile (rows) of the sorted-tile path, or RAGGED (`jax.lax.ragged_dot`) when
+    `allow_ragged`. Measured once per machine and shape (lib.autotune) on an uneven routed
+    load; `default` with autotuning off. On CPU ragged_dot falls back to a dense computation,
+    so callers allow it only on accelerators."""
     from lib import autotune  # noqa: PLC0415 (keeps dispatch importable without the cache module)
 
-    if jax.default_backend() != "cpu":
-        return default
     cands = [t for t in TILE_CANDIDATES if t <= rows] or [TILE_CANDIDATES[0]]
+    if allow_ragged:
+        cands.append(RAGGED)
     dtype = jnp.dtype(dtype)
 
     @functools.cache
     def inputs():  # built only when something is measured
         rng = np.random.RandomState(0)
-        sizes = np.bincount(rng.randint(0, experts, rows), minlength=experts)  # an uneven routed load
+        sizes = np.bincount(rng.randint(0, experts, rows), minlength=experts)
         ends = jnp.asarray(np.cumsum(sizes), jnp.int32)
         params = {"w1": jnp.asarray(rng.standard_normal((experts, d, d_ff)) / np.sqrt(d), dtype),
                   "w2": jnp.asarray(rng.standard_normal((experts, d_ff, d)) / np.sqrt(d_ff), dtype)}
-        return ends - jnp.asarray(sizes, jnp.int32), ends, params, jnp.asarray(rng.standard_normal((rows, d)), dtype)
+        x = jnp.asarray(rng.standard_normal((rows, d)), dtype)
+        return jnp.asarray(sizes, jnp.int32), ends - jnp.asarray(sizes, jnp.int32), ends, params, x
 
-    def measure(tile):
-        starts, ends, params, xs = inputs()
-        lv = tile_sizes(tile, rows)
-        step = jax.jit(jax.grad(lambda p, x: expert_ffn_sorted(p, x, starts, ends, lv).astype(jnp.float32).sum(),
-                                argnums=(0, 1)))
+    def measure(choice):
+        sizes, starts, ends, params, xs = inputs()
+        if choice == RAGGED:
+            def ffn(p, x):
+                return jax.lax.ragged_dot(jax.nn.gelu(jax.lax.ragged_dot(x, p["w1"], sizes)), p["w2"], sizes)
+        else:
+            lv = tile_sizes(choice, rows)
+
+            def ffn(p, x):
+                return expert_ffn_sorted(p, x, starts, ends, lv)
+        step = jax.jit(jax.grad(lambda p, x: ffn(p, x).astype(jnp.float32).sum(), argnums=(0, 1)))
         return autotune.time_call(lambda: step(params, xs))
 
-    return autotune.choose("moe.dropless_tile", f"rows={rows},d={d},d_ff={d_ff},experts={experts},{dtype.name}",
+    name = "moe.dropless" if allow_ragged else "moe.dropless_tile"
+    return autotune.choose(name, f"rows={rows},d={d},d_ff={d_ff},experts={experts},{dtype.name}",
                            cands, measure, default)
+
+
+def choose_tile(rows: int, d: int, d_ff: int, experts: int, dtype=jnp.float32, default: int = 512) -> int:
+    """The sorted-tile path's fastest bulk tile on this machine (see choose_dropless)."""
+    return choose_dropless(rows, d, d_ff, experts, dtype, default=default)

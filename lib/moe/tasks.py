@@ -106,11 +106,24 @@ def moe_spec(config) -> moe_layer.MoESpec:
                                    num_groups=m.num_groups, aux_weight=m.aux_weight, z_weight=m.z_weight,
                                    align_weight=m.get("align_weight", 0.0),
                                    tile=_tile(m.get("tile", 512)))
-    if m.get("tile") == "auto" and spec.mode.name == "dropless_tiles":  # measured once per machine and shape
-        rows = config.batch_size * config.model.seq_len // m.num_groups * spec.router.k
-        tile = D.choose_tile(rows, config.model.d_model, d_ff, m.num_experts, precision.policy(config).compute_dtype)
-        spec = dataclasses.replace(spec, tile=tile)
-    return spec
+    return _tuned(config, spec)
+
+
+def _tuned(config, spec: moe_layer.MoESpec) -> moe_layer.MoESpec:
+    """moe.tile='auto': the dropless path measured on this machine for this shape (lib.autotune).
+    'dropless_tiles' picks its tile; 'dropless' (the platform's choice) on GPU/TPU also weighs
+    the ragged_dot path against the tiles, so the faster one runs; explicit modes stay as given."""
+    m = config.moe
+    if m.get("tile") != "auto" or m.dispatch not in ("dropless", "dropless_tiles"):
+        return spec
+    rows = config.batch_size * config.model.seq_len // m.num_groups * spec.router.k
+    allow_ragged = m.dispatch == "dropless" and jax.default_backend() != "cpu"
+    default = D.RAGGED if allow_ragged else spec.tile
+    choice = D.choose_dropless(rows, config.model.d_model, spec.d_ff, m.num_experts,
+                               precision.policy(config).compute_dtype, allow_ragged=allow_ragged, default=default)
+    if choice == D.RAGGED:
+        return dataclasses.replace(spec, dispatch="dropless_ragged")
+    return dataclasses.replace(spec, dispatch="dropless_tiles", tile=choice)
 
 
 def validate(config, *, router_state: bool = True):

@@ -56,3 +56,24 @@ def test_moe_tile_is_measured_on_the_problem_and_used_by_the_spec(tuning):
     from lib.moe.routers import MoEConfigError
     with pytest.raises(MoEConfigError, match="moe.tile"):
         tasks.moe_spec(c)
+
+
+def test_dropless_on_accelerators_weighs_ragged_dot_against_the_tiles(tuning, monkeypatch):
+    import jax
+    from configs.lossfree_balance import default
+    from lib.moe import dispatch as D
+    from lib.moe import tasks
+
+    choice = D.choose_dropless(64, 8, 16, 4, allow_ragged=True)
+    rec = autotune.recorded("moe.dropless", "rows=64,d=8,d_ff=16,experts=4,float32")
+    assert rec["choice"] == choice and set(rec["seconds"]) == {"64", D.RAGGED}  # both paths measured
+    # on a GPU, 'dropless' runs whichever path measured faster; explicit modes stay as given
+    c = default.get_config()
+    c.moe.dispatch = "dropless"
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    for winner, mode in ((D.RAGGED, "dropless_ragged"), (256, "dropless_tiles")):
+        monkeypatch.setattr(D, "choose_dropless", lambda *a, allow_ragged, default, w=winner, **k: w)
+        spec = tasks.moe_spec(c)
+        assert spec.mode.name == mode and (winner == D.RAGGED or spec.tile == 256)
+    c.moe.dispatch = "dropless_ragged"
+    assert tasks.moe_spec(c).mode.name == "dropless_ragged"
