@@ -25,7 +25,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -37,6 +36,8 @@ sys.path.insert(0, REPO)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+
+from lib.autotune import cpu_model  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense, vendor datasheets
 
@@ -345,7 +346,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     label = _device_label() + ("_smoke" if args.smoke else "")
     res = {"device": jax.devices()[0].device_kind, "platform": jax.devices()[0].platform,
-           "devices": jax.device_count(), "jax": jax.__version__, "host": platform.machine(),
+           "devices": jax.device_count(), "jax": jax.__version__, "host": cpu_model(),
            "file": f"accelerator_{label}.json", "smoke": args.smoke, "sections": {}}
     for name in args.sections.split(","):
         print(f"== {name}", flush=True)

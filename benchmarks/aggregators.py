@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import statistics
 import time
 
@@ -39,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib import native
+from lib import autotune, native
 from lib.fl import _select as sel
 from lib.fl import aggregate as agg
 
@@ -244,7 +243,7 @@ def main():
         rows += bench_size(k, d, a.repeats, a.max_pairs, log, [r for r in a.rules.split(",") if r])
     import flwr
 
-    res = dict(rows=rows, repeats=a.repeats, cpu=platform.processor() or platform.machine(),
+    res = dict(rows=rows, repeats=a.repeats, cpu=autotune.cpu_model(),
                cores=os.cpu_count(), jax=jax.__version__, flwr=flwr.__version__, numpy=np.__version__,
                load_average=os.getloadavg(), notes=NOTES)
     out = pathlib.Path(a.out)

@@ -30,7 +30,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from benchmarks.fl_round import _cpu_model  # noqa: E402
+from lib.autotune import cpu_model  # noqa: E402
 from lib.fl import client as client_lib  # noqa: E402
 from lib.fl import engine, participation, population, runner, server  # noqa: E402
 from lib.models.mlp import MLP  # noqa: E402
@@ -99,7 +99,7 @@ def main(argv=None):
             run_round()
             times[n].append(time.perf_counter() - t)
     res = {"cohort": args.cohort, "rounds": args.rounds, "device": jax.devices()[0].device_kind,
-           "devices": jax.device_count(), "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(),
+           "devices": jax.device_count(), "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
            "load_avg_1m_before": load_before, "load_avg_1m_after": os.getloadavg()[0], "populations": {}}
     for n, (pop, _, memory, feeder) in runs.items():
         res["populations"][str(n)] = {"num_samples": int(pop.offsets[-1]), "median_round_s": statistics.median(times[n]),

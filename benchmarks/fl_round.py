@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -43,6 +42,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from lib import autotune  # noqa: E402
 from lib.fl import client as client_lib  # noqa: E402
 from lib.fl import engine, participation, server  # noqa: E402
 from lib.models.cnn import LeafCNN  # noqa: E402
@@ -220,17 +220,6 @@ def measure(model_name, clients, repeats, impls):
     return out
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def markdown(res: dict) -> str:
     dev = res["device"]
     rows = [f"## FL round: lib.fl engine vs per-client loops ({dev})", "",
@@ -266,7 +255,7 @@ def main(argv=None):
     res = {"setting": f"{SAMPLES} samples per client, batch {BATCH}, {EPOCHS} local epoch ({STEPS} SGD steps "
                       f"per client), FedAvg",
            "device": jax.devices()[0].device_kind, "platform": plat, "devices": jax.device_count(),
-           "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "repeats": args.repeats,
+           "cpu_model": autotune.cpu_model(), "cpu_count": os.cpu_count(), "repeats": args.repeats,
            "load_avg_1m_before": os.getloadavg()[0], "note": args.note, "jax": jax.__version__,
            "default_mode": "CPU: one client at a time (the auto and client_batch=1 rows run the same program: their difference is run-to-run noise); "
                            "GPU/TPU: all vmapped", "cells": [], "file": f"fl_round_{tag}.json"}

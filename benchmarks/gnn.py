@@ -22,14 +22,13 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib import native
+from lib import autotune, native
 
 from lib.graph import build_adjacency, ops, spmm
 from lib.graph.synthetic import random_graph
@@ -308,7 +307,7 @@ def main():
     torch.set_num_threads(2)
     sizes = {"cora_sized": (2708, 10556, 1433, 7)}
     sizes["large" if not a.quick else "medium"] = (100_000, 2_000_000, 128, 16) if not a.quick else (10_000, 100_000, 64, 8)
-    res = {"machine": f"{platform.processor() or platform.machine()}, {jax.device_count()} JAX CPU device(s), "
+    res = {"machine": f"{autotune.cpu_model()}, {jax.device_count()} JAX CPU device(s), "
                       f"jax {jax.__version__}, torch {torch.__version__}",
            "repeats": a.repeats, "gcn": {}}
     for name, (n, e, f, c) in sizes.items():
