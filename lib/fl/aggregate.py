@@ -27,7 +27,9 @@ does) to stop the run naming the client. When more clients are non-finite than a
 withstands, its aggregate is not finite; the engine checks every rule's aggregate.
 
 Names: fedavg, median, trimmed_mean(beta), krum(f), multi_krum(f, m), bulyan(f),
-geometric_median(iterations, nu, tol), centered_clipping(tau, iterations), flag(m, lam).
+geometric_median(iterations, nu, tol), centered_clipping(tau, iterations), flag(m, lam);
+secure_fedavg(frac_bits, groups, dropouts, threshold, neighbours): FedAvg through zero-sum masked
+secure aggregation (lib.fl.secagg).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import numpy as np
 
 from lib.config import ConfigError
 from lib.fl import _select as sel
+from lib.fl import secagg
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -598,6 +601,8 @@ RULES: dict[str, RuleSpec] = {
     "geometric_median": _spec(geometric_median, _check_geomed, iterations=100, nu=1e-6, tol=1e-6),
     "centered_clipping": _spec(centered_clipping, _check_cc, tau=1.0, iterations=3),
     "flag": _spec(flag, _check_flag, m=1, lam=0.0, rescale=True, seed=1),
+    "secure_fedavg": _spec(secagg.secure_fedavg, secagg.check, robust=False,
+                           frac_bits=24, groups=1, dropouts=0, threshold=0, neighbours=2),
 }
 
 
