@@ -22,6 +22,7 @@ PARAMS = {
     "geometric_median": {"iterations": 50},
     "centered_clipping": {"tau": 1e3, "iterations": 3},
     "flag": {"m": 1},
+    "secure_fedavg": {},
 }
 ALL = sorted(PARAMS)
 ROBUST = ["median", "trimmed_mean", "krum", "multi_krum", "bulyan", "geometric_median"]
@@ -387,7 +388,7 @@ def test_trimmed_mean_past_its_trim_is_not_finite_with_nonfinite_clients():
 
 
 def test_robustness_is_a_property_of_the_registry():
-    assert [r for r in ALL if not agg.is_robust(r)] == ["fedavg"]
+    assert [r for r in ALL if not agg.is_robust(r)] == ["fedavg", "secure_fedavg"]
     with pytest.raises(agg.AggregatorConfigError, match="mean"):
         agg.is_robust("mean")
 
