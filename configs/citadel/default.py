@@ -21,8 +21,9 @@ def get_config(arg=None):
 
     c.aggregator = "secure_fedavg"  # secure_fedavg | fedavg (the plain baseline)
     # fixed-point bits, hierarchical groups (1 = flat), clients leaving after masking per round,
-    # survivors needed per group to recover their masks (0: a majority of the group)
-    c.secagg = ConfigDict({"frac_bits": 24, "groups": 2, "dropouts": 0, "threshold": 0})
+    # survivors needed per group to recover their masks (0: a majority of the group), mask partners
+    # on each side of a client (0: every other client)
+    c.secagg = ConfigDict({"frac_bits": 24, "groups": 2, "dropouts": 0, "threshold": 0, "neighbours": 2})
     c.participation = "uniform"
     c.clients_per_round = 8
     c.participation_prob = 0.5
