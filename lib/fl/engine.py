@@ -72,6 +72,9 @@ class Strategy(NamedTuple):
     init: Callable[[Any], Any]  # params -> sstate
     prepare: Callable
     finish: Callable
+    # sstate -> pytree sent to every client with the model (e.g. a server momentum or control
+    # variate); local updates find it as hparams["broadcast"]. None: nothing is sent.
+    broadcast: Callable | None = None
 
 
 def fedavg_strategy() -> Strategy:
@@ -238,12 +241,18 @@ def _sharded_local(sim: Simulation):
                          out_specs=(c, c, c), check_vma=False)  # no collectives inside
 
 
+def _client_hparams(sim: Simulation, state, hparams):
+    if sim.strategy.broadcast is None:
+        return hparams
+    return {**hparams, "broadcast": sim.strategy.broadcast(state["strategy"])}
+
+
 def _train_and_aggregate(sim: Simulation, local, state, pool, clients, cstates, idx, valid, byz, key_r, ctx):
     """Local training of the slots idx[valid] (global client ids), attack, strategy, rule and
     server step: everything of a round after the participants are known."""
     cap = sim.capacity
     keys = jax.vmap(lambda c: jax.random.fold_in(jax.random.fold_in(key_r, _LOCAL), c))(idx)
-    deltas, new_cs, cm = local(state["params"], pool, clients, cstates, keys, ctx["hparams"])
+    deltas, new_cs, cm = local(state["params"], pool, clients, cstates, keys, _client_hparams(sim, state, ctx["hparams"]))
 
     finite = jnp.stack([jnp.all(jnp.isfinite(l.reshape(cap, -1)), axis=1) for l in jax.tree.leaves(deltas)]).all(0)
     bad = valid & ~finite
@@ -333,7 +342,7 @@ def global_model_losses(sim: Simulation, state, data: client_lib.ClientData, idx
     clients = {"index": data.index[safe], "num_samples": data.num_samples[safe]}
     keys = jax.vmap(lambda c: jax.random.fold_in(state["key"], c))(safe)
     cstates = jax.tree.map(lambda a: a[safe], state["clients"])
-    hp = {**hparams, "lr": jnp.zeros_like(jnp.asarray(hparams["lr"], jnp.float32))}
+    hp = {**_client_hparams(sim, state, hparams), "lr": jnp.zeros_like(jnp.asarray(hparams["lr"], jnp.float32))}
     _, _, cm = _sharded_local(sim)(state["params"], {"x": data.x, "y": data.y}, clients, cstates, keys, hp)
     x = jnp.asarray(data.x)
     real = jnp.arange(data.index.shape[1])[None, :] < clients["num_samples"][:, None]  # [cap, n_pad]
