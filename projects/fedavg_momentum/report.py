@@ -1,0 +1,58 @@
+"""Results JSON (launch/sweep.py) -> README table and plot. `python -m projects.fedavg_momentum.report`."""
+
+from __future__ import annotations
+
+import os
+
+from lib import report
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ORDER = ("fedavg", "fedavg_m", "scaffold", "scaffold_m")
+NAMES = {"fedavg": "FedAvg", "fedavg_m": "FedAvg-M", "scaffold": "SCAFFOLD", "scaffold_m": "SCAFFOLD-M"}
+
+
+def _acc_curve(r):
+    return [(p["step"], p["test_accuracy"]) for p in r.get("curve", []) if "test_accuracy" in p]
+
+
+def _first_reaching(curve, target):
+    return next((step for step, acc in curve if acc >= target), None)
+
+
+def tables(dataset: str = "mnist", targets=(0.8, 0.9)) -> str:
+    rows = report.load_results(os.path.join(HERE, "results", dataset))
+    if not rows:
+        return "(not run yet)"
+    rows.sort(key=lambda r: ORDER.index(r["config"]["method"]))
+    for r in rows:
+        cur = _acc_curve(r)
+        r["name"] = NAMES[r["config"]["method"]] + (f" (β = {r['config']['beta']})"
+                                                    if r["config"]["method"].endswith("_m") else "")
+        r["acc"] = f"{100 * r['final']['test_accuracy']:.2f}"
+        r["best"] = f"{100 * max(a for _, a in cur):.2f}" if cur else "–"
+        for t in targets:
+            step = _first_reaching(cur, t)
+            r[f"t{int(100 * t)}"] = "not reached" if step is None else str(step)
+        r["wall"] = f"{r['final']['wall_time_s']:.0f}"
+    c = rows[0]["config"]
+    head = (f"MNIST, {c['num_clients']} clients with Dirichlet(α = {c['dirichlet_alpha']}) labels, "
+            f"{c['clients_per_round']} sampled per round, MLP {tuple(c['model']['hidden'])}, K = "
+            f"{c['local']['num_steps']} local SGD steps (batch {c['local']['batch_size']}, lr {c['local']['lr']}), "
+            f"server lr {c['server']['lr']}, {c['total']} rounds, seed {c['seed']} (evaluated every "
+            f"{c['eval_every']} rounds); config `configs/fedavg_momentum/{dataset}.py`. 2-core CPU shared with other "
+            "jobs, 1 device.\n")
+    cols = [("method", "name"), ("final test acc %", "acc"), ("best %", "best")]
+    cols += [(f"rounds to {100 * t:.0f} %", f"t{int(100 * t)}") for t in targets] + [("wall s", "wall")]
+    table = report.markdown_table(rows, cols)
+    series = {r["name"]: ([s for s, _ in _acc_curve(r)], [a for _, a in _acc_curve(r)]) for r in rows}
+    png = os.path.join(HERE, "results", f"{dataset}.png")
+    report.line_plot(series, png, xlabel="round", ylabel="test accuracy", title=f"{dataset.upper()}, Dirichlet 0.1")
+    return head + "\n" + table + f"\n\n![{dataset}](results/{dataset}.png)"
+
+
+def main():
+    report.replace_section(os.path.join(HERE, "README.md"), "results", tables("mnist"))
+
+
+if __name__ == "__main__":
+    main()
