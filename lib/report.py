@@ -130,12 +130,17 @@ def collect_run(workdir: str, curve_keys: Sequence[str] = (
     return {"final": final, "curves": {k: v for k, v in curves.items() if v}}
 
 
-def steps_to_reach(curve, target: float):
-    """First logged step whose value is <= target (None if never)."""
+def steps_to_reach(curve, target: float, higher_is_better: bool = False):
+    """First logged step whose value is <= target (>= with higher_is_better; None if never)."""
     for step, v in curve:
-        if v <= target:
+        if (v >= target) if higher_is_better else (v <= target):
             return step
     return None
+
+
+def eval_curve(row: Mapping, key: str = "test_accuracy") -> list[tuple[int, float]]:
+    """[(step, value)] of `key` from a results row's logged curve."""
+    return [(p["step"], p[key]) for p in row.get("curve", []) if key in p]
 
 
 def run_sweep(config_path: str, config_args: Mapping[str, str], root: str, results_path: str,

@@ -11,27 +11,19 @@ ORDER = ("fedavg", "fedavg_m", "scaffold", "scaffold_m")
 NAMES = {"fedavg": "FedAvg", "fedavg_m": "FedAvg-M", "scaffold": "SCAFFOLD", "scaffold_m": "SCAFFOLD-M"}
 
 
-def _acc_curve(r):
-    return [(p["step"], p["test_accuracy"]) for p in r.get("curve", []) if "test_accuracy" in p]
-
-
-def _first_reaching(curve, target):
-    return next((step for step, acc in curve if acc >= target), None)
-
-
 def tables(dataset: str = "mnist", targets=(0.8, 0.9)) -> str:
     rows = report.load_results(os.path.join(HERE, "results", dataset))
     if not rows:
         return "(not run yet)"
     rows.sort(key=lambda r: ORDER.index(r["config"]["method"]))
     for r in rows:
-        cur = _acc_curve(r)
+        cur = report.eval_curve(r)
         r["name"] = NAMES[r["config"]["method"]] + (f" (β = {r['config']['beta']})"
                                                     if r["config"]["method"].endswith("_m") else "")
         r["acc"] = f"{100 * r['final']['test_accuracy']:.2f}"
         r["best"] = f"{100 * max(a for _, a in cur):.2f}" if cur else "–"
         for t in targets:
-            step = _first_reaching(cur, t)
+            step = report.steps_to_reach(cur, t, higher_is_better=True)
             r[f"t{int(100 * t)}"] = "not reached" if step is None else str(step)
         r["wall"] = f"{r['final']['wall_time_s']:.0f}"
     c = rows[0]["config"]
@@ -44,7 +36,7 @@ def tables(dataset: str = "mnist", targets=(0.8, 0.9)) -> str:
     cols = [("method", "name"), ("final test acc %", "acc"), ("best %", "best")]
     cols += [(f"rounds to {100 * t:.0f} %", f"t{int(100 * t)}") for t in targets] + [("wall s", "wall")]
     table = report.markdown_table(rows, cols)
-    series = {r["name"]: ([s for s, _ in _acc_curve(r)], [a for _, a in _acc_curve(r)]) for r in rows}
+    series = {r["name"]: ([s for s, _ in report.eval_curve(r)], [a for _, a in report.eval_curve(r)]) for r in rows}
     png = os.path.join(HERE, "results", f"{dataset}.png")
     report.line_plot(series, png, xlabel="round", ylabel="test accuracy", title=f"{dataset.upper()}, Dirichlet 0.1")
     return head + "\n" + table + f"\n\n![{dataset}](results/{dataset}.png)"
