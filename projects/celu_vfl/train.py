@@ -149,6 +149,8 @@ def build(config, train_data):
         return model, {**cache, "ws": ws, "count": count}, metrics
 
     cache_specs = {"a": P(AXIS), "d": P(AXIS), "idx": P(), "ws": P(), "count": P()}
+    if not num_local:
+        cache_specs = {"count": P()}
     body = vm.shard(round_body, (P(AXIS), cache_specs, P(AXIS), P(), P()), (P(AXIS), cache_specs, P()))
     return vm, body
 
@@ -157,10 +159,13 @@ def init_cache(config, vm) -> dict:
     """The workset and its payload: per party its view of W cached steps ([P, W, P, B, E]), the
     sample indices of each cached batch, the metadata and the update counters."""
     W, B, E, Pn = config.W, config.batch_size, config.model.embed_dim, vm.num_parties
-    zeros = jnp.zeros((Pn, W if local_updates_per_round(config) else 0, Pn, B, E), jnp.float32)
+    count = {k: jnp.zeros((), jnp.int32) for k in ("updates", "local", "skipped")}
+    if not local_updates_per_round(config):  # vanilla VFL keeps no workset
+        return {"count": jax.device_put(count, vm.replicated)}
+    zeros = jnp.zeros((Pn, W, Pn, B, E), jnp.float32)
     cache = {"a": jax.device_put(zeros, vm.sharded), "d": jax.device_put(zeros, vm.sharded),
              "idx": jnp.zeros((W, B), jnp.int32), "ws": workset.init(W),
-             "count": {k: jnp.zeros((), jnp.int32) for k in ("updates", "local", "skipped")}}
+             "count": count}
     return {**cache, **jax.device_put({k: cache[k] for k in ("idx", "ws", "count")}, vm.replicated)}
 
 
@@ -171,7 +176,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     total = config_lib.steps(config, "total", batcher.steps_per_epoch)
     vm, body = build(config, train_data)
     key = jax.random.PRNGKey(config.seed)
-    state = {"step": jnp.int32(0), "model": vm.init(jax.random.fold_in(key, 0)), "cache": init_cache(config, vm)}
+    state = {"step": jax.device_put(jnp.int32(0), vm.replicated), "model": vm.init(jax.random.fold_in(key, 0)), "cache": init_cache(config, vm)}
     arrays = vm.place_data(train_data.x, train_data.y)
     test_arrays = vm.place_data(test_data.x, test_data.y)
     data_key = jax.random.fold_in(key, 1)

@@ -1,0 +1,144 @@
+"""CELU-VFL: smoke (three methods), bit-exact resume with the workset, named errors, weighting."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tests.helpers import REPO, assert_trees_equal, load_checkpoint, metric_rows, run_main
+
+CFG = "configs/celu_vfl/default.py"
+
+
+def _config(**kw):
+    from configs.celu_vfl import default
+
+    c = default.get_config()
+    c.total, c.log_every, c.eval_every, c.checkpoint_every = 12, 4, 6, 6
+    for k, v in kw.items():
+        c[k] = v
+    return c
+
+
+def test_smoke_celu_learns_and_counts(tmp_path):
+    from projects.celu_vfl import train
+
+    final = train.train_and_evaluate(_config(total=24), str(tmp_path))
+    assert final["step"] == 24 and final["method"] == "celu"
+    assert final["test_auc"] > 0.9  # breast cancer: far above chance (0.5) after 24 rounds
+    rows = metric_rows(tmp_path)
+    local = [r["train_local_updates"] for r in rows if "train_local_updates" in r]
+    assert local[-1] == 4  # steady state: R - 1 = 4 local updates per round
+    ev = [r for r in rows if "virtual_time_s" in r]
+    assert final["bytes_per_round"] == 2 * 32 * 8 * 4  # forward + backward, one host, B=32, E=8, float32
+    assert ev[-1]["bytes_sent"] == 24 * final["bytes_per_round"]
+    np.testing.assert_allclose(ev[-1]["virtual_time_s"], 24 * final["round_virtual_s"])
+    # 24 communicated updates + the local ones actually made (early rounds skip: few cached batches)
+    assert 24 + 3 * 24 < ev[-1]["updates"] <= 24 * 5
+    ck = load_checkpoint(tmp_path, 24)
+    ws = ck["cache"]["ws"]
+    assert int(ws["valid"].sum()) >= 1 and int(ck["cache"]["count"]["local"]) == ev[-1]["updates"] - 24
+
+
+@pytest.mark.parametrize("method", ["vanilla", "local"])
+def test_baselines_run(tmp_path, method):
+    from projects.celu_vfl import train
+
+    final = train.train_and_evaluate(_config(method=method, total=6, eval_every=6), str(tmp_path))
+    assert final["local_updates_per_round"] == (0 if method == "vanilla" else 4)
+    assert np.isfinite(final["test_auc"])
+    ck = load_checkpoint(tmp_path, 6)
+    assert ("a" in ck["cache"]) == (method != "vanilla")  # vanilla keeps no workset
+    if method == "local":
+        assert ck["cache"]["a"].shape == (2, 5, 2, 32, 8)  # [party, W, party view, B, E]
+
+
+def test_resume_is_bit_exact_with_the_workset(tmp_path):
+    """Stop at round 6, resume to 12 = straight to 12: model, optimizer, workset payload, metadata, counters."""
+    from projects.celu_vfl import train
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    train.train_and_evaluate(_config(), str(a))
+    train.train_and_evaluate(_config(total=6), str(b))
+    final = train.train_and_evaluate(_config(), str(b))
+    assert final["resumed_from"] == 6
+    ca, cb = load_checkpoint(a, 12), load_checkpoint(b, 12)
+    assert_trees_equal(ca, cb)
+    assert int(ca["cache"]["count"]["local"]) > 0 and float(np.abs(ca["cache"]["a"]).sum()) > 0
+    assert metric_rows(a) == metric_rows(b)
+
+
+_KILL_AT_6 = """
+import os, signal, sys
+from lib import checkpoint as ck
+_save = ck.Checkpointer.maybe_save
+def save_then_die(self, step, state):
+    saved = _save(self, step, state)
+    if step == 6:
+        self.wait()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return saved
+ck.Checkpointer.maybe_save = save_then_die
+from lib import app
+from projects.celu_vfl import train
+sys.argv = ["main"] + sys.argv[1:]
+app.run(train.train_and_evaluate)
+"""
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_is_bit_exact(tmp_path):
+    args = ["--config.total=12", "--config.checkpoint_every=3", "--config.eval_every=6", "--config.log_every=3"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_main("celu_vfl", CFG, a, *args)
+    killed = subprocess.run([sys.executable, "-c", _KILL_AT_6, f"--config={CFG}", f"--workdir={b}", *args],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    run_main("celu_vfl", CFG, b, *args)
+    assert json.load(open(b / "final_metrics.json"))["resumed_from"] == 6
+    assert_trees_equal(load_checkpoint(a, 12), load_checkpoint(b, 12))
+    assert metric_rows(a) == metric_rows(b)
+
+
+@pytest.mark.parametrize("override, match", [
+    ("--config.W=0", r"CELUConfigError: config.W=0 must be an integer >= 1"),
+    ("--config.R=0", r"CELUConfigError: config.R=0 must be an integer >= 1"),
+    ("--config.xi=1.5", r"CELUConfigError: config.xi=1.5 must be a number in \[-1, 1\]"),
+    ("--config.xi=-2", r"CELUConfigError: config.xi=-2"),
+    ("--config.method=sync", r"ConfigError: config.method='sync' is not allowed"),
+    ("--config.wire.preset=dialup", r"WireConfigError: wire.preset='dialup'"),
+    ("--config.messages.fwd_bits=16", r"TransformConfigError: messages.forward.bits=16"),
+])
+def test_bad_config_is_a_named_error_before_compile(tmp_path, override, match):
+    proc = run_main("celu_vfl", CFG, tmp_path, override, check=False, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert __import__("re").search(match, proc.stderr), proc.stderr[-2000:]
+    assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_bad_data_is_a_named_error(tmp_path):
+    from lib.data.guest_host import MismatchedIdsError
+    from projects.celu_vfl import train
+
+    vfl = tmp_path / "vfl"
+    vfl.mkdir()
+    (vfl / "breast_hetero_guest.csv").write_text("id,y,a\n1,0,0.5\n2,1,0.1\n")
+    (vfl / "breast_hetero_host.csv").write_text("id,b\n1,0.5\n3,0.1\n")
+    with pytest.raises(MismatchedIdsError, match="only in the guest"):
+        train.train_and_evaluate(_config(dataset="breast", data_dir=str(tmp_path)), str(tmp_path / "wd"))
+
+
+def test_cosine_weighting():
+    from projects.celu_vfl.weighting import cosine, make_weight_fn
+
+    u = jnp.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
+    v = jnp.array([[2.0, 0.0], [1.0, 0.0], [0.0, -3.0], [1.0, 0.0]])
+    np.testing.assert_allclose(cosine(u, v), [1.0, 2 ** -0.5, -1.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(make_weight_fn(0.5)("guest", u, v), [1.0, 2 ** -0.5, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(make_weight_fn(-1.0)("host", u, v), [1.0, 2 ** -0.5, -1.0, 0.0], atol=1e-6)
