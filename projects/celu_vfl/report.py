@@ -60,6 +60,8 @@ def main() -> None:
             ("KiB / round", "bytes"), ("best test AUC", "best"), ("final test AUC", "final")]
     for tgt in TARGETS:
         cols += [(f"virtual s to AUC {tgt}", _k("t", tgt)), (f"speedup vs vanilla ({tgt})", _k("s", tgt))]
+    kept = {k: np.mean([np.mean([v for _, v in r["curves"][k]]) for r in by["celu"]])
+            for k in ("train_guest_kept", "train_host_kept", "train_local_updates")} if by["celu"] else {}
     r0 = next(iter(runs.values()))
     cfg = r0["config"]
     text = [
@@ -70,6 +72,10 @@ def main() -> None:
         "updates overlapped with the wire. Times are the mean over seeds of the virtual time at the first "
         "evaluation (every 10 rounds) with test AUC at or above the target.\n",
         report.markdown_table(rows, cols),
+        (f"\nCELU-VFL kept (cosine >= xi) {100 * kept['train_guest_kept']:.1f} % of the guest's and "
+         f"{100 * kept['train_host_kept']:.1f} % of the host's instances in its local updates, and made "
+         f"{kept['train_local_updates']:.2f} local updates per round on average (of R - 1 = 4; a draw is skipped "
+         "when every cached batch was used in the last W - 1 local updates).") if kept else "",
         f"\nMachine: {res['machine']} ({res['device_kind']}); config `configs/celu_vfl/credit_default.py`, "
         "command `python -m projects.celu_vfl.reproduce`.",
     ]
