@@ -286,6 +286,17 @@ class VerticalModel:
             return new, loss
         return jax.jit(self.shard(step, (P(AXIS), P(AXIS), P(), P()), (P(AXIS), P())))
 
+    def make_vanilla_epoch(self):
+        """jitted (state, data, idx [S, B], key) -> (state, losses [S]): S vanilla steps in one program
+        (lax.scan inside the shard_map; step s uses fold_in(key, s), as make_vanilla_step would)."""
+        def epoch(state, data, idx, key):
+            def body(st, xs):
+                i, s = xs
+                st, loss, _ = self.comm_update(st, data, i, jax.random.fold_in(key, s))
+                return st, loss
+            return lax.scan(body, state, (idx, jnp.arange(idx.shape[0])))
+        return jax.jit(self.shard(epoch, (P(AXIS), P(AXIS), P(), P()), (P(AXIS), P())))
+
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """ROC AUC by the rank-sum (Mann-Whitney) formula, ties counted half."""
