@@ -14,11 +14,12 @@ from lib.config import parse_arg
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, method="celu", total=600, seed=0)
+    a = parse_arg(arg, method="celu", total=600, seed=0, W=5, R=5, lr=0.05)
     c = default.get_config()
     c.dataset = "default_credit"
     c.method = a.method
     c.seed = a.seed
+    c.W, c.R, c.lr = a.W, a.R, a.lr
     c.model.embed_dim = 16
     c.model.bottom_hidden = (64,)
     c.batch_size = 256
