@@ -22,7 +22,7 @@ def table(res: dict, metric: str, eps: float, best) -> str:
         if float(c["dp_epsilon"]) != eps:
             continue
         rows.setdefault(c["bag_size"], {})[c["rho"]] = r["final"][metric]
-    rhos = sorted({rho for v in rows.values() for rho in v})
+    rhos = sorted(set.intersection(*[set(v) for v in rows.values()]))  # the rho grid every bag size has
     out = ["| bag size k | " + " | ".join(f"rho={r:g}" + (" (bag)" if r == 0 else " (instance)" if r == 1 else "")
                                            for r in rhos) + " | best rho |", "|---" * (len(rhos) + 2) + "|"]
     for k in sorted(rows):
@@ -30,6 +30,9 @@ def table(res: dict, metric: str, eps: float, best) -> str:
         b = best((v, r) for v, r in zip(vals, rhos) if v is not None)
         out.append(f"| {k} | " + " | ".join(f"**{v:.4f}**" if r == b[1] else f"{v:.4f}" for v, r in zip(vals, rhos))
                    + f" | {b[1]:g} |")
+    ks = sorted(rows)
+    best_k = [best((rows[k][r], k) for k in ks if r in rows[k])[1] for r in rhos]
+    out.append("| best k | " + " | ".join(str(k) for k in best_k) + " | |")
     return "\n".join(out)
 
 

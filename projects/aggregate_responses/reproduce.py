@@ -15,7 +15,7 @@ from projects.aggregate_responses import train
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(HERE)), "configs", "aggregate_responses")
 BAG_SIZES = (1, 2, 4, 8, 16, 32, 64)
-RHOS = (0.0, 0.25, 0.5, 0.75, 1.0)
+RHOS = (0.0, 0.25, 0.5, 1.0)
 EPSILONS = (0.0, 1.0)
 
 
