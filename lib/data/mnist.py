@@ -1,4 +1,5 @@
-"""MNIST from `mnist.npz` (keys x_train, y_train, x_test, y_test), and sklearn's 8x8 digits.
+"""MNIST from `mnist.npz` (keys x_train, y_train, x_test, y_test), Fashion-MNIST from its original
+gzipped IDX files, and sklearn's 8x8 digits.
 
 The digits set (1,797 real handwritten digits, UCI) ships inside scikit-learn, so
 defaults and the demo run anywhere with no download.
@@ -6,6 +7,7 @@ defaults and the demo run anywhere with no download.
 
 from __future__ import annotations
 
+import gzip
 import os
 import zipfile
 
@@ -76,6 +78,43 @@ def load_mnist(data_dir: str, flatten: bool = False):
         x = pixels_to_unit(x, f"MNIST: {path}: x_{split}")
         y = labels_0_to_9(y, f"MNIST: {path}: y_{split}")
         out += [x.reshape(len(x), -1) if flatten else x, y]
+    return tuple(out)
+
+
+FASHION_FORMAT = ("fashion_mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz: the original gzipped IDX files "
+                  "(images uint8 [N,28,28], labels uint8 0..9; 60,000 train, 10,000 test)")
+FASHION_SOURCE = "https://github.com/zalandoresearch/fashion-mnist (also Debian's dataset-fashion-mnist)"
+
+
+def read_idx(path: str, ndim: int) -> np.ndarray:
+    """One IDX file (optionally gzipped): magic 0x00 0x00 0x08 (uint8) ndim, big-endian int32 dims, data."""
+    require_file(path, "Fashion-MNIST", FASHION_FORMAT, FASHION_SOURCE)
+    try:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path} is not a readable IDX file ({type(e).__name__}: {e}); expected {FASHION_FORMAT}") from None
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08" or raw[3] != ndim:
+        raise DataError(f"{path}: header {raw[:4].hex()} is not an IDX uint8 file of {ndim} dims; expected {FASHION_FORMAT}")
+    dims = tuple(int(d) for d in np.frombuffer(raw[4:4 + 4 * ndim], ">i4"))
+    body = np.frombuffer(raw[4 + 4 * ndim:], np.uint8)
+    if body.size != int(np.prod(dims)):
+        raise DataError(f"{path}: {body.size} bytes of data for dims {dims} (truncated or padded file)")
+    return body.reshape(dims)
+
+
+def load_fashion_mnist(data_dir: str, flatten: bool = False):
+    """(x_train, y_train, x_test, y_test) of Fashion-MNIST like `load_mnist`."""
+    root = os.path.join(data_dir, "fashion_mnist")
+    out = []
+    for split in ("train", "t10k"):
+        x = read_idx(os.path.join(root, f"{split}-images-idx3-ubyte.gz"), 3)
+        y = read_idx(os.path.join(root, f"{split}-labels-idx1-ubyte.gz"), 1)
+        where = f"Fashion-MNIST: {root}/{split}"
+        if x.shape[1:] != (28, 28) or y.shape != (x.shape[0],):
+            raise DataError(f"{where}: images {x.shape} / labels {y.shape} do not match {FASHION_FORMAT}")
+        x = pixels_to_unit(x, f"{where} images")
+        out += [x.reshape(len(x), -1) if flatten else x, labels_0_to_9(y, f"{where} labels")]
     return tuple(out)
 
 

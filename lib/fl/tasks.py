@@ -22,7 +22,7 @@ from lib.config import ConfigError
 from lib.data import partition as partition_lib
 from lib.fl import client as client_lib
 
-DATASETS = ("synthetic", "mnist", "femnist")
+DATASETS = ("synthetic", "mnist", "fashion_mnist", "femnist")
 PARTITIONS = ("natural", "iid", "dirichlet", "shards")
 MODELS = ("mlp", "small_cnn", "leaf_cnn")
 
@@ -74,10 +74,11 @@ def _load(config):
             config.partition, d.y, n, rng, alpha=config.get("dirichlet_alpha", 0.1),
             shards_per_client=config.get("shards_per_client", 2))
         return d.x, d.y, parts, d.x_test, d.y_test, 10
-    if config.dataset == "mnist":
-        from lib.data.mnist import load_mnist
+    if config.dataset in ("mnist", "fashion_mnist"):
+        from lib.data.mnist import load_fashion_mnist, load_mnist
 
-        x, y, xt, yt = load_mnist(config_lib.data_dir(config))
+        load = load_mnist if config.dataset == "mnist" else load_fashion_mnist
+        x, y, xt, yt = load(config_lib.data_dir(config))
         parts = partition_lib.make(config.partition, y, n, rng, alpha=config.get("dirichlet_alpha", 0.1),
                                    shards_per_client=config.get("shards_per_client", 2), min_size=1)
         return x, y, parts, xt, yt, 10

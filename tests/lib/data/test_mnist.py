@@ -94,3 +94,46 @@ def test_bad_pixels_and_labels_are_named(tmp_path, x, y, match):
     _npz(tmp_path / "mnist" / "mnist.npz", x, np.zeros((2, 28, 28), np.uint8), y_train=y)
     with pytest.raises(DataError, match=match):
         mnist.load_mnist(str(tmp_path))
+
+
+def _write_idx(path, arr, header=None):
+    import gzip
+
+    head = header if header is not None else bytes([0, 0, 8, arr.ndim]) + np.asarray(arr.shape, ">i4").tobytes()
+    with gzip.open(path, "wb") as f:
+        f.write(head + np.asarray(arr, np.uint8).tobytes())
+
+
+def test_fashion_mnist_idx_files_and_their_errors(tmp_path):
+    from lib.data.common import DataError
+    from lib.data.mnist import load_fashion_mnist
+
+    root = tmp_path / "fashion_mnist"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 5), ("t10k", 3)):
+        _write_idx(root / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(root / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    x, y, xt, yt = load_fashion_mnist(str(tmp_path))
+    assert x.shape == (5, 28, 28) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1 and yt.shape == (3,)
+    _write_idx(root / "t10k-labels-idx1-ubyte.gz", np.array([1, 2, 12]))
+    with pytest.raises(DataError, match="label 12"):
+        load_fashion_mnist(str(tmp_path))
+    _write_idx(root / "t10k-labels-idx1-ubyte.gz", np.array([1, 2, 3]), header=bytes([0, 0, 9, 1]) + np.asarray([3], ">i4").tobytes())
+    with pytest.raises(DataError, match="not an IDX uint8"):
+        load_fashion_mnist(str(tmp_path))
+    _write_idx(root / "t10k-labels-idx1-ubyte.gz", np.array([1, 2]), header=bytes([0, 0, 8, 1]) + np.asarray([3], ">i4").tobytes())
+    with pytest.raises(DataError, match="truncated"):
+        load_fashion_mnist(str(tmp_path))
+    (root / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="Fashion-MNIST"):
+        load_fashion_mnist(str(tmp_path))
+
+
+@pytest.mark.data
+def test_real_fashion_mnist(data_dir):
+    from lib.data.mnist import load_fashion_mnist
+
+    x, y, xt, yt = load_fashion_mnist(data_dir)
+    assert x.shape == (60000, 28, 28) and xt.shape == (10000, 28, 28)
+    assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(yt).tolist() == [1000] * 10
