@@ -38,8 +38,10 @@ def tables(dataset: str = "mnist") -> str:
     for r in rows:
         r["losses"] = f"{r['loss0']} → {r['loss1']}"
     series = {f"α={r['alpha']}": tuple(map(list, zip(*report.eval_curve(r, "train_loss"))))
-              for r in rows if r["config"]["adv"]["train"]}
+              for r in rows if r["config"]["adv"]["train"] and report.eval_curve(r, "train_loss")}
     png = os.path.join(HERE, "results", f"{dataset}_robust_loss.png")
+    if not series:
+        return head + "\n" + report.markdown_table(rows, cols)
     report.line_plot(series, png, xlabel="round", ylabel="robust training loss (PGD)",
                      title=f"{dataset.upper()}: adversarial training")
     return (head + "\n" + report.markdown_table(rows, cols) + f"\n\n![{dataset} robust loss]"
