@@ -32,7 +32,8 @@ def tables(dataset: str = "mnist") -> str:
             f"ε = {a['eps']}; training PGD-{a['steps']} (step {a['alpha']}), evaluation PGD-{a['eval_steps']} and FGSM on "
             f"the whole test set. 'Training loss' is the loss the clients minimise (on PGD examples for adversarial "
             f"training), averaged over a round's clients, at the first and last logged round. Config "
-            f"`configs/fal/{dataset}.py`; 2-core CPU shared with other jobs.\n")
+            "`configs/fal/mnist.py`" + ("" if dataset == "mnist" else f" with `--config.dataset={dataset}`") +
+            "; 2-core CPU shared with other jobs.\n")
     cols = [("α", "alpha"), ("training", "training"), ("clean acc %", "test"), ("FGSM acc %", "fgsm"),
             ("PGD acc %", "pgd_"), ("training loss, first → last", "losses"), ("wall s", "wall")]
     for r in rows:
