@@ -3,43 +3,12 @@
 python -m projects.fedavg_momentum.main --config=configs/fedavg_momentum/default.py --workdir=runs/fedavg_m
 """
 
-from ml_collections import ConfigDict, config_dict
+from lib.fl.tasks import default_config
 
 
 def get_config(arg=None):
-    c = ConfigDict()
-    c.project = "fedavg_momentum"
-    c.seed = 0
-    c.dataset = "synthetic"  # synthetic | mnist | femnist
-    c.data_dir = config_dict.placeholder(str)
-    c.num_clients = 24
-    c.partition = "natural"  # natural | iid | dirichlet | shards
-    c.dirichlet_alpha = 0.1
-    c.shards_per_client = 2
-    c.synthetic_alpha, c.synthetic_beta = 1.0, 1.0
-    c.model = ConfigDict({"name": "mlp", "hidden": (32,)})
-
+    c = default_config("fedavg_momentum")
+    del c["aggregator"]  # always the uniform mean of the round's deltas
     c.method = "fedavg_m"  # fedavg | fedavg_m | scaffold | scaffold_m
     c.beta = 0.2  # weight of the fresh gradient in a local step (1: no momentum)
-    c.participation = "uniform"
-    c.clients_per_round = 6
-    c.participation_prob = 0.5
-    c.participation_alpha = 0.1
-    c.participation_floor = 0.02
-    c.capacity = 0
-
-    c.local = ConfigDict({"batch_size": 16, "mode": "steps", "num_steps": 5, "num_epochs": 1,
-                          "optimizer": "sgd", "momentum": 0.0, "lr": 0.05, "prox_mu": 0.0})
-    c.server = ConfigDict({"optimizer": "sgd", "lr": 1.0})
-    c.mesh = (("clients", -1),)
-    c.param_dtype = "float32"  # master weights and optimizer state
-    c.compute_dtype = "float32"  # float32 | bfloat16 (activations and matmuls; losses stay float32)
-
-    c.total = 20
-    c.eval_batch_size = 1000
-    c.log_every = 5
-    c.eval_every = 10
-    c.checkpoint_every = 10
-    c.keep_checkpoints = 2
-    c.init_from = config_dict.placeholder(str)
     return c

@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ml_collections import ConfigDict, config_dict
+
 from lib import config as config_lib
 from lib import precision
 from lib.config import ConfigError
@@ -36,6 +38,44 @@ class Task(NamedTuple):
     model: Any  # flax module
     params: Any  # initial params
     loss_fn: Callable  # per-sample loss(params, x, y)
+
+
+def default_config(project: str) -> ConfigDict:
+    """Every key of a federated run on the engine (lib.fl.runner reads them), at a tiny size that
+    runs anywhere: FedProx Synthetic(1, 1) (generated), 24 clients, 6 sampled per round, MLP 32,
+    5 local SGD steps, FedAvg, 20 rounds. A project's config starts here and sets its own keys."""
+    c = ConfigDict()
+    c.project = project
+    c.seed = 0
+    c.dataset = "synthetic"  # synthetic | mnist | fashion_mnist | femnist
+    c.data_dir = config_dict.placeholder(str)
+    c.num_clients = 24
+    c.partition = "natural"  # natural | iid | dirichlet | shards
+    c.dirichlet_alpha = 0.1
+    c.shards_per_client = 2
+    c.synthetic_alpha, c.synthetic_beta = 1.0, 1.0
+    c.model = ConfigDict({"name": "mlp", "hidden": (32,)})
+    c.participation = "uniform"  # uniform | bernoulli | markov | cyclic
+    c.clients_per_round = 6
+    c.participation_prob = 0.5
+    c.participation_alpha = 0.1
+    c.participation_floor = 0.02
+    c.capacity = 0  # client slots per round; 0: from the participation model
+    c.local = ConfigDict({"batch_size": 16, "mode": "steps", "num_steps": 5, "num_epochs": 1,
+                          "optimizer": "sgd", "momentum": 0.0, "lr": 0.05, "prox_mu": 0.0})
+    c.server = ConfigDict({"optimizer": "sgd", "lr": 1.0})
+    c.aggregator = "fedavg"
+    c.mesh = (("clients", -1),)
+    c.param_dtype = "float32"  # master weights and optimizer state
+    c.compute_dtype = "float32"  # float32 | bfloat16 (activations and matmuls; losses stay float32)
+    c.total = 20  # rounds
+    c.eval_batch_size = 1000
+    c.log_every = 5
+    c.eval_every = 10
+    c.checkpoint_every = 10
+    c.keep_checkpoints = 2
+    c.init_from = config_dict.placeholder(str)
+    return c
 
 
 def validate(config) -> None:
