@@ -143,6 +143,21 @@ def eval_curve(row: Mapping, key: str = "test_accuracy") -> list[tuple[int, floa
     return [(p["step"], p[key]) for p in row.get("curve", []) if key in p]
 
 
+def accuracy_columns(rows: Sequence[dict], targets: Sequence[float] = (0.8, 0.9)) -> list[tuple[str, str]]:
+    """Adds to each results row 'acc' (final test accuracy %), 'best', 't<pct>' (first evaluated
+    step at or above each target, or 'not reached') and 'wall' (s); returns their table columns."""
+    for r in rows:
+        cur = eval_curve(r)
+        r["acc"] = f"{100 * r['final']['test_accuracy']:.2f}"
+        r["best"] = f"{100 * max(a for _, a in cur):.2f}" if cur else "–"
+        for t in targets:
+            step = steps_to_reach(cur, t, higher_is_better=True)
+            r[f"t{round(100 * t)}"] = "not reached" if step is None else str(step)
+        r["wall"] = f"{r['final']['wall_time_s']:.0f}"
+    return ([("final test acc %", "acc"), ("best %", "best")]
+            + [(f"rounds to {100 * t:.0f} %", f"t{round(100 * t)}") for t in targets] + [("wall s", "wall")])
+
+
 def run_sweep(config_path: str, config_args: Mapping[str, str], root: str, results_path: str,
               train_fn: Callable) -> dict:
     """Runs `train_fn(config, workdir)` for each name -> config-file argument (e.g. "gate=base") in its

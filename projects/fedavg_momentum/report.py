@@ -17,15 +17,9 @@ def tables(dataset: str = "mnist", targets=(0.8, 0.9)) -> str:
         return "(not run yet)"
     rows.sort(key=lambda r: ORDER.index(r["config"]["method"]))
     for r in rows:
-        cur = report.eval_curve(r)
         r["name"] = NAMES[r["config"]["method"]] + (f" (β = {r['config']['beta']})"
                                                     if r["config"]["method"].endswith("_m") else "")
-        r["acc"] = f"{100 * r['final']['test_accuracy']:.2f}"
-        r["best"] = f"{100 * max(a for _, a in cur):.2f}" if cur else "–"
-        for t in targets:
-            step = report.steps_to_reach(cur, t, higher_is_better=True)
-            r[f"t{int(100 * t)}"] = "not reached" if step is None else str(step)
-        r["wall"] = f"{r['final']['wall_time_s']:.0f}"
+    cols = [("method", "name")] + report.accuracy_columns(rows, targets)
     c = rows[0]["config"]
     head = (f"MNIST, {c['num_clients']} clients with Dirichlet(α = {c['dirichlet_alpha']}) labels, "
             f"{c['clients_per_round']} sampled per round, MLP {tuple(c['model']['hidden'])}, K = "
@@ -33,8 +27,6 @@ def tables(dataset: str = "mnist", targets=(0.8, 0.9)) -> str:
             f"server lr {c['server']['lr']}, {c['total']} rounds, seed {c['seed']} (evaluated every "
             f"{c['eval_every']} rounds); config `configs/fedavg_momentum/{dataset}.py`. 2-core CPU shared with other "
             "jobs, 1 device.\n")
-    cols = [("method", "name"), ("final test acc %", "acc"), ("best %", "best")]
-    cols += [(f"rounds to {100 * t:.0f} %", f"t{int(100 * t)}") for t in targets] + [("wall s", "wall")]
     table = report.markdown_table(rows, cols)
     series = {r["name"]: ([s for s, _ in report.eval_curve(r)], [a for _, a in report.eval_curve(r)]) for r in rows}
     png = os.path.join(HERE, "results", f"{dataset}.png")
