@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from lib import config as config_lib
 from lib import mesh as mesh_lib
@@ -89,7 +89,7 @@ class Engine(NamedTuple):
 
 def nodes_mesh(num_devices: int | None = None) -> Mesh:
     devs = jax.devices()[: num_devices or len(jax.devices())]
-    return jax.make_mesh((len(devs),), (AXIS,), devices=devs)
+    return jax.make_mesh((len(devs),), (AXIS,), axis_types=(AxisType.Auto,), devices=devs)
 
 
 def build(*, loss_fn, local: client_lib.LocalConfig, method: Method, w: np.ndarray, mesh: Mesh | None = None,

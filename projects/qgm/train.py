@@ -9,8 +9,10 @@ from lib.fl import tasks
 from projects.qgm import qgm
 
 
-def validate(config) -> None:
-    """Every key, named errors, before any data is read or anything compiled."""
+def validate(config, graph: bool = True) -> int:
+    """Every key, named errors, before anything is compiled (graph=False: all but the mixing matrix,
+    which train_and_evaluate checks once the data are known to hold a sample for every node).
+    Returns the number of rounds."""
     engine.validate(config)
     task_cfg = config.copy_and_resolve_references()
     with task_cfg.unlocked():
@@ -26,7 +28,8 @@ def validate(config) -> None:
     total = config_lib.steps(config, "total")
     qgm.method(config.method, config.momentum, config.weight_decay)
     engine.mesh(config)
-    engine.mixing_matrix(config)  # disconnected graph / not doubly stochastic: named error now
+    if graph:
+        engine.mixing_matrix(config)  # disconnected graph / not doubly stochastic: named error now
     return total
 
 
@@ -43,10 +46,10 @@ def lr_schedule(config, total: int):
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-    total = validate(config)
-    task = engine.load_task(config)
+    total = validate(config, graph=False)
+    task = engine.load_task(config)  # more nodes than samples: TooManyNodesError
     method = qgm.method(config.method, config.momentum, config.weight_decay)
-    eng = engine.build_from_config(config, task, method)
+    eng = engine.build_from_config(config, task, method, w=engine.mixing_matrix(config))
     evaluate = engine.make_eval(task.model, task.x_test, task.y_test, config.eval_batch_size,
                                 per_node=config.get("eval_nodes", True))
     return engine.run(config, workdir, eng, task.data, task.params, evaluate, lr_schedule(config, total),

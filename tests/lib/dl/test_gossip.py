@@ -10,7 +10,7 @@ from lib.dl import topology as T
 
 
 def _mesh(d=8):
-    return jax.make_mesh((d,), ("nodes",), devices=jax.devices()[:d])
+    return jax.make_mesh((d,), ("nodes",), axis_types=(jax.sharding.AxisType.Auto,), devices=jax.devices()[:d])
 
 
 def _tree(n, seed=0):
