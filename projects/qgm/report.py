@@ -15,12 +15,14 @@ def table(dataset: str = "mnist") -> str:
     rows = report.load_results(os.path.join(HERE, "results", dataset))
     if not rows:
         return "(not run yet)"
-    out = ["| Dirichlet α | method | averaged model acc. (%) | mean node acc. (%) [min, max] | consensus distance | "
-           "MB sent per node | rounds | wall (s) |", "|---|---|---|---|---|---|---|---|"]
+    out = ["| Dirichlet α | method | averaged model acc. (%) | acc. at round 100 / 200 / 400 | mean node acc. (%) "
+           "[min, max] | consensus distance | MB sent per node | rounds | wall (s) |", "|---|---|---|---|---|---|---|---|---|"]
     rows.sort(key=lambda r: (-float(r["config"]["dirichlet_alpha"]), ORDER.index(NAMES[r["config"]["method"]])))
     for r in rows:
         f, c = r["final"], r["config"]
-        out.append(f"| {c['dirichlet_alpha']} | {NAMES[c['method']]} | {100 * f['test_accuracy']:.2f} | "
+        at = {p["step"]: p["test_accuracy"] for p in r.get("curve", []) if "test_accuracy" in p}
+        early = " / ".join(f"{100 * at[s]:.1f}" if s in at else "–" for s in (100, 200, 400))
+        out.append(f"| {c['dirichlet_alpha']} | {NAMES[c['method']]} | {100 * f['test_accuracy']:.2f} | {early} | "
                    f"{100 * f['node_accuracy_mean']:.2f} [{100 * f['node_accuracy_min']:.1f}, "
                    f"{100 * f['node_accuracy_max']:.1f}] | {f['train_consensus_distance']:.2e} | "
                    f"{f['train_sent_mb_per_node']:.0f} | {f['step']} | {f['wall_time_s']:.0f} |")
