@@ -74,12 +74,12 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def setup(nodes: int, seed: int = 0):
+def setup(nodes: int, hidden=(200, 200), seed: int = 0):
     r = np.random.default_rng(seed)
     x = r.random((nodes * SAMPLES, 28, 28), dtype=np.float32)
     y = r.integers(0, 10, nodes * SAMPLES).astype(np.int32)
     parts = [np.arange(i * SAMPLES, (i + 1) * SAMPLES) for i in range(nodes)]
-    model = FlatMLP()
+    model = FlatMLP(hidden=tuple(hidden))
     params = model.init(jax.random.PRNGKey(seed), jnp.asarray(x[:1]))["params"]
 
     def loss_fn(p, xb, yb):
@@ -92,7 +92,7 @@ def setup(nodes: int, seed: int = 0):
 def ours(x, y, parts, params, loss_fn, w, node_batch):
     local = client_lib.LocalConfig(batch_size=BATCH, num_steps=H)
     eng = engine.build(loss_fn=loss_fn, local=local, method=engine.dsgd(MU, nesterov=True), w=w,
-                       mesh=engine.nodes_mesh(1), gossip="dense", node_batch=node_batch)
+                       mesh=engine.nodes_mesh(1), gossip="auto", node_batch=node_batch)
     data = engine.put_data(eng, client_lib.pack_clients(x, y, parts, BATCH))
     state = {"s": engine.place(eng, engine.init(eng, params, seed=0))}
     hp = {"lr": jnp.float32(LR)}
@@ -162,8 +162,8 @@ def timed(fns: dict, repeats: int) -> dict:
     return times
 
 
-def part_round(nodes: int, repeats: int) -> dict:
-    x, y, parts, params, loss_fn, w = setup(nodes)
+def part_round(nodes: int, repeats: int, hidden) -> dict:
+    x, y, parts, params, loss_fn, w = setup(nodes, hidden)
     made = {"peer": peer(x, y, parts, params, loss_fn, w),
             "ours_auto": ours(x, y, parts, params, loss_fn, w, "auto"),
             "ours_vmap": ours(x, y, parts, params, loss_fn, w, None)}
@@ -183,16 +183,15 @@ def part_gossip(nodes: int, dim: int, repeats: int) -> dict:
     res = {}
     for topo in ("ring", "torus"):
         w = gossip_lib.validated(topo_lib.make(topo, nodes), "metropolis_hastings")
-        fns, cols = {}, {}
+        fns, cols, outs = {}, {}, {}
         for kind in ("dense", "ppermute"):
             g = gossip_lib.build(w, kind=kind, mesh=mesh)
             f = jax.jit(lambda t, g=g: gossip_lib.mix(g, {"x": t}, 0)["x"])
-            out = f(x)
+            out = outs[kind] = f(x)
             fns[kind] = lambda f=f: jax.block_until_ready(f(x))
             cols[kind] = g.num_collectives
             res.setdefault(topo, {})[f"{kind}_shard_bytes"] = int(out.addressable_shards[0].data.nbytes)
-        a, b = np.asarray(jax.jit(lambda t: gossip_lib.mix(gossip_lib.build(w, kind="dense", mesh=mesh), {"x": t}, 0)["x"])(x)), \
-            np.asarray(jax.jit(lambda t: gossip_lib.mix(gossip_lib.build(w, kind="ppermute", mesh=mesh), {"x": t}, 0)["x"])(x))
+        a, b = (np.asarray(outs[k]) for k in ("dense", "ppermute"))
         times = timed(fns, repeats)
         res[topo].update({k: {"median_s": statistics.median(ts), "times_s": ts} for k, ts in times.items()})
         res[topo]["ppermutes_per_step"] = cols["ppermute"]
@@ -209,16 +208,17 @@ def markdown(res: dict) -> str:
             f"{res['load_avg_1m_after']:.2f} after); jax {res['jax']}; median of {res['repeats']} interleaved repeats "
             "after a warm-up.", ""]
     if "round" in res:
-        r = res["round"]
-        rows += [f"**Full round**, {res['nodes']} nodes on a ring, MLP 784-200-200-10, DSGDm-N, {H} local steps of batch "
-                 f"{BATCH} per node + 1 gossip step, 1 CPU device. Ratio = node-steps/s over the peer's.", "",
-                 "| implementation | round (s) | node-steps/s | vs peer | compile (s) |", "|---|---|---|---|---|"]
+        rows += [f"**Full round**, {res['nodes']} nodes on a ring (Metropolis-Hastings), {SAMPLES} samples per node, "
+                 f"DSGDm-N, {H} local steps of batch {BATCH} per node + 1 gossip step (ours: gossip='auto', the sparse "
+                 "neighbour gathers; peer: dense NumPy W @ X), 1 CPU device. Ratio = node-steps/s over the peer's.", "",
+                 "| MLP | implementation | round (s) | node-steps/s | vs peer | compile (s) |", "|---|---|---|---|---|---|"]
         labels = {"peer": "peer: Python loop over nodes of a jitted SGD step + NumPy W @ X",
                   "ours_auto": "ours, CPU default (node_batch='auto': lax.map over nodes)",
                   "ours_vmap": "ours, all nodes vmapped (node_batch=None)"}
-        for k, v in r.items():
-            rows.append(f"| {labels[k]} | {v['median_s']:.3f} | {v['node_steps_per_s']:.0f} | "
-                        f"**{v['ratio_vs_peer']:.2f}x** | {v['compile_s']:.1f} |")
+        for name, r in res["round"].items():
+            for k, v in r.items():
+                rows.append(f"| {name} | {labels[k]} | {v['median_s']:.3f} | {v['node_steps_per_s']:.0f} | "
+                            f"**{v['ratio_vs_peer']:.2f}x** | {v['compile_s']:.1f} |")
         rows.append("")
     if "gossip" in res:
         g = res["gossip"]
@@ -243,6 +243,7 @@ def main(argv=None):
     ap.add_argument("--gossip-nodes", type=int, default=1024)
     ap.add_argument("--gossip-dim", type=int, default=784 * 32 + 32 + 32 * 10 + 10)
     ap.add_argument("--parts", default="round,gossip")
+    ap.add_argument("--hidden", default="200,200;32", help="MLP hidden sizes per round setting, ';'-separated")
     ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
     ap.add_argument("--child-gossip", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -254,10 +255,14 @@ def main(argv=None):
            "gossip_dim": args.gossip_dim, "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
     parts = args.parts.split(",")
     if "round" in parts:
-        res["round"] = part_round(args.nodes, args.repeats)
-        for k, v in res["round"].items():
-            print(f"   {k:10s} {v['median_s']:.3f} s  {v['node_steps_per_s']:.0f} node-steps/s  "
-                  f"{v['ratio_vs_peer']:.2f}x  compile {v['compile_s']:.1f} s", flush=True)
+        res["round"] = {}
+        for hidden in args.hidden.split(";"):
+            hid = tuple(int(h) for h in hidden.split(","))
+            name = "784-" + "-".join(map(str, hid)) + "-10"
+            res["round"][name] = r = part_round(args.nodes, args.repeats, hid)
+            for k, v in r.items():
+                print(f"   {name} {k:10s} {v['median_s']:.3f} s  {v['node_steps_per_s']:.0f} node-steps/s  "
+                      f"{v['ratio_vs_peer']:.2f}x  compile {v['compile_s']:.1f} s", flush=True)
     if "gossip" in parts:
         out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child-gossip", "--repeats", str(args.repeats),
                               "--gossip-nodes", str(args.gossip_nodes), "--gossip-dim", str(args.gossip_dim)],

@@ -9,7 +9,8 @@ Two implementations of the same product, chosen per run (`build(..., kind=)`):
   W_ij != 0 are grouped by (sending device, receiving device); the device-level transfers are
   edge-coloured so that in one colour every device sends at most once and receives at most
   once, and each colour is one `jax.lax.ppermute` of a padded [k_c, D] buffer (k_c: the most
-  rows any transfer of that colour carries). Edges inside a device are a local gather. All
+  rows any transfer of that colour carries). Edges inside a device are local gathers (one per
+  in-edge slot, no scatter), so on a single device this is a sparse W @ X in O(edges). All
   leaves travel as one flat [b, D] buffer per colour. A ring over 8 devices needs 2 colours
   of 1 row each; the traffic is O(edges), not O(n).
 
@@ -49,9 +50,16 @@ class _Colour(NamedTuple):
     weight: np.ndarray  # [d, k] float32 W_ij of that slot (0 = padding)
 
 
+class _Local(NamedTuple):
+    """Intra-device edges as K gathers: slot s gives each local row r one source row src[q, s, r]
+    (itself with weight 0 when r has fewer than s + 1 local in-edges)."""
+    src: np.ndarray  # [d, K, b] int32
+    weight: np.ndarray  # [d, K, b] float32
+
+
 class _PhasePlan(NamedTuple):
     diag: np.ndarray  # [n] W_ii
-    local: _Colour  # intra-device edges (perm = ())
+    local: _Local  # intra-device edges
     colours: tuple  # _Colour per ppermute
 
 
@@ -90,11 +98,20 @@ def _plan_phase(w: np.ndarray, d: int) -> _PhasePlan:
     transfers: dict[tuple[int, int], list[tuple[int, int, float]]] = {}
     for i, j in zip(*np.nonzero(w * (1 - np.eye(n)))):  # j -> i
         transfers.setdefault((j // b, i // b), []).append((j % b, i % b, float(w[i, j])))
-    # intra-device edges
+    # intra-device edges: per receiving row, its local in-edges in slots 0..K-1
     loc = [transfers.pop((q, q), []) for q in range(d)]
-    k0 = max((len(r) for r in loc), default=0)
-    local = _Colour((), _pad_rows(loc, d, b, k0, 0, 0), _pad_rows(loc, d, b, k0, 1, b),
-                    np.array([[r[2] for r in rows] + [0.0] * (k0 - len(rows)) for rows in loc], np.float32).reshape(d, k0))
+    per_row = [[[] for _ in range(b)] for _ in range(d)]
+    for q, rows in enumerate(loc):
+        for src, dst, wt in rows:
+            per_row[q][dst].append((src, wt))
+    k0 = max((len(e) for dev in per_row for e in dev), default=0)
+    src = np.broadcast_to(np.arange(b, dtype=np.int32), (d, k0, b)).copy()
+    wts = np.zeros((d, k0, b), np.float32)
+    for q in range(d):
+        for r in range(b):
+            for s, (j, wt) in enumerate(per_row[q][r]):
+                src[q, s, r], wts[q, s, r] = j, wt
+    local = _Local(src, wts)
     # greedy edge colouring of device-level transfers: per colour each device sends <= 1, receives <= 1
     pairs = sorted(transfers, key=lambda pq: ((pq[1] - pq[0]) % d, pq[0]))
     colours: list[list[tuple[int, int]]] = []
@@ -128,8 +145,8 @@ def check_steps(q) -> int:
 
 def build(w: np.ndarray, *, kind: str = "auto", steps: int = 1, mesh: Mesh | None = None) -> Gossip:
     """A gossip plan for mixing matrix `w` ([n, n] or [P, n, n]; validate it with
-    topology.validate first). kind 'auto': ppermute when the mesh's `nodes` axis has > 1
-    device and the graph is sparse (max in-degree <= n / 4), dense otherwise."""
+    topology.validate first). kind 'auto': ppermute (neighbour exchange; on one device only
+    its local gathers) when the graph is sparse (max in-degree <= n / 4), dense otherwise."""
     if kind not in KINDS:
         raise ConfigError(f"gossip kind={kind!r} is unknown; choose one of {list(KINDS)}")
     steps = check_steps(steps)
@@ -145,7 +162,7 @@ def build(w: np.ndarray, *, kind: str = "auto", steps: int = 1, mesh: Mesh | Non
             raise ConfigError(f"num_nodes={n} is not divisible by the '{AXIS}' mesh axis size {d}")
     if kind == "auto":
         indeg = (w * (1 - np.eye(n)) != 0).sum(-1).max()
-        kind = "ppermute" if d > 1 and indeg <= n / 4 else "dense"
+        kind = "ppermute" if mesh is not None and indeg <= n / 4 else "dense"
     if kind == "ppermute" and mesh is None:
         raise ConfigError("gossip kind='ppermute' needs a mesh with a 'nodes' axis")
     plans = tuple(_plan_phase(wp, d) for wp in w) if kind == "ppermute" else ()
@@ -178,11 +195,9 @@ def _dense_once(g: Gossip, tree, phase):
                                              precision=jax.lax.Precision.HIGHEST).astype(x.dtype), tree)
 
 
-def _apply_colour(x, col: _Colour, q, b: int, collective: bool):
-    send = jnp.asarray(col.send)[q]
-    buf = x[send]  # [k, D]
-    if collective:
-        buf = jax.lax.ppermute(buf, AXIS, perm=list(col.perm))
+def _apply_colour(x, col: _Colour, q, b: int):
+    buf = x[jnp.asarray(col.send)[q]]  # [k, D]
+    buf = jax.lax.ppermute(buf, AXIS, perm=list(col.perm))
     w = jnp.asarray(col.weight)[q][:, None]
     return jnp.zeros_like(x).at[jnp.asarray(col.recv)[q]].add(w * buf, mode="drop")
 
@@ -191,10 +206,10 @@ def _ppermute_phase_fn(g: Gossip, plan: _PhasePlan, b: int):
     def mix(x, q):  # x: [b, D] this device's nodes
         diag = jax.lax.dynamic_slice(jnp.asarray(plan.diag), (q * b,), (b,))
         out = diag[:, None] * x
-        if plan.local.send.shape[1]:
-            out = out + _apply_colour(x, plan.local, q, b, False)
+        for s in range(plan.local.src.shape[1]):  # gathers, no scatter: cheap on every backend
+            out = out + jnp.asarray(plan.local.weight)[q, s][:, None] * x[jnp.asarray(plan.local.src)[q, s]]
         for col in plan.colours:
-            out = out + _apply_colour(x, col, q, b, True)
+            out = out + _apply_colour(x, col, q, b)
         return out
 
     return mix
