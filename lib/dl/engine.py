@@ -187,12 +187,20 @@ def _per_node_finite(tree, n):
                       if jnp.issubdtype(l.dtype, jnp.inexact)]).all(0)
 
 
+def node_mean(leaf) -> jax.Array:
+    """The mean over the leading (nodes) axis, in float32, as a [1, n] @ [n, D] product: XLA:CPU
+    reduces over the major axis ~50x slower than this (measured on [64, 784, 200]: 0.55 s vs 0.011 s)."""
+    n = leaf.shape[0]
+    flat = leaf.reshape(n, -1).astype(jnp.float32)
+    m = jnp.dot(jnp.full((1, n), 1.0 / n, jnp.float32), flat, precision=jax.lax.Precision.HIGHEST)
+    return m.reshape(leaf.shape[1:])
+
+
 def consensus_distance(params) -> jax.Array:
     """(1/n) sum_i ||x_i - mean_j x_j||^2 over all leaves (leaves [n, ...])."""
     leaves = jax.tree.leaves(params)
     n = leaves[0].shape[0]
-    return sum(jnp.sum((l.astype(jnp.float32) - jnp.mean(l.astype(jnp.float32), 0, keepdims=True)) ** 2)
-               for l in leaves) / n
+    return sum(jnp.sum((l.astype(jnp.float32) - node_mean(l)[None]) ** 2) for l in leaves) / n
 
 
 def round_fn(eng: Engine):
@@ -259,7 +267,7 @@ def make_eval(model, x_test, y_test, batch_size: int = 1000, per_node: bool = Tr
 
     @jax.jit
     def run(nodes_params):
-        avg = jax.tree.map(lambda l: jnp.mean(l.astype(jnp.float32), 0).astype(l.dtype), nodes_params)
+        avg = jax.tree.map(lambda l: node_mean(l).astype(l.dtype), nodes_params)
         out = dict(zip(("test_loss", "test_accuracy"), sums(avg)))
         if per_node:
             _, acc = jax.lax.map(sums, nodes_params)
