@@ -111,7 +111,8 @@ def put_tree(tree, sharding: NamedSharding):
     return jax.tree.map(lambda x: global_array(np.asarray(x), sharding), tree)
 
 
-def _path_names(path) -> tuple[str, ...]:
+def path_names(path) -> tuple[str, ...]:
+    """The key names of a jax key path (dict keys, attribute names, sequence indices as strings)."""
     out = []
     for k in path:
         for attr in ("key", "name", "idx"):
@@ -133,7 +134,7 @@ def place_state(tree, mesh: Mesh, rules: Sequence[tuple[tuple[str, ...], P]] = (
     rules = [(tuple(names), spec) for names, spec in rules]
 
     def place(path, x):
-        names = _path_names(path)
+        names = path_names(path)
         spec = next((s for suffix, s in rules if names[-len(suffix):] == suffix), P())
         return global_array(np.asarray(jax.device_get(x)), NamedSharding(mesh, spec))
 

@@ -121,7 +121,7 @@ def init(eng: Engine, params, seed: int) -> dict:
 def place(eng: Engine, state: dict) -> dict:
     """The state as global arrays on the mesh: every leaf under `nodes` split over the `nodes`
     axis (lib.mesh.place_state), the rest replicated. Checkpoint restore reads into this layout."""
-    rules = [(mesh_lib._path_names(path), P(AXIS))
+    rules = [(mesh_lib.path_names(path), P(AXIS))
              for path, _ in jax.tree_util.tree_flatten_with_path({"nodes": state["nodes"]})[0]]
     return mesh_lib.place_state(state, eng.mesh, rules)
 
