@@ -169,7 +169,9 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
     rp = dict(rule_params or {})
     byz_per_round = int(np.ceil(byz.sum() * per_round / n - 1e-9))  # expected Byzantine participants
     # n, f, the Byzantine clients and the rule's parameters, before compile
-    f_rule = rp.pop("f", 0)
+    # the defense stages' f (NNM's n - f neighbours, DnC's c f): the rule's f, or for rules
+    # without one the expected Byzantine participants
+    f_rule = rp.pop("f", byz_per_round if defenses else 0)
     aggregate.validate_defended(aggregator, cap, f_rule, byzantine=byz_per_round, defenses=defenses, **rp)
     names = [d if isinstance(d, str) else d[0] for d in defenses or ()]
     if "fltrust" in names:
@@ -179,7 +181,7 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
     else:
         root = None
     if names:
-        rule = aggregate.defended(aggregator, aggregate.rule_params(aggregator, f=f_rule, **rp), defenses, f=f_rule)
+        rule = aggregate.defended(aggregator, dict(rule_params or {}), defenses, f=f_rule)
         rule_params = {}
     if client_batch != "auto" and client_batch is not None and (
             not isinstance(client_batch, int) or isinstance(client_batch, bool) or client_batch < 1):
