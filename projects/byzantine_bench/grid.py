@@ -260,9 +260,11 @@ def load_rows(results):
     rows = []
     for root, _, files in os.walk(results):
         for fn in files:
-            if fn.endswith(".json"):
+            if fn.endswith(".json") and fn not in ("summary.json",):
                 with open(os.path.join(root, fn)) as f:
-                    rows.append(json.load(f))
+                    r = json.load(f)
+                r["grid_fraction"] = float(fn[:-5].rsplit("_s", 1)[0].rsplit("_", 1)[1])  # <label>_<fraction>_s<seed>
+                rows.append(r)
     return rows
 
 
@@ -271,19 +273,19 @@ def summarize(rows):
     the attacks counted, worst / clean. Diverged cells count as accuracy 0."""
     by = {}
     for r in rows:
-        by.setdefault(r["config"], []).append(r)
+        by.setdefault((r["config"], r["grid_fraction"]), []).append(r)
     out = []
-    for cid in [c for c in CONFIGS if c in by]:
-        rs = by[cid]
+    for cid, frac in sorted(by, key=lambda t: (t[1], list(CONFIGS).index(t[0]) if t[0] in CONFIGS else 999)):
+        rs = by[(cid, frac)]
         if all(r["status"] == "not applicable" for r in rs):
-            out.append({"config": cid, "status": "not applicable", "reason": rs[0]["reason"]})
+            out.append({"config": cid, "fraction": frac, "status": "not applicable", "reason": rs[0]["reason"]})
             continue
         clean = [r for r in rs if r["attack"] == "none" and r["status"] == "ok"]
         att = [r for r in rs if r["attack"] != "none"]
         acc = lambda r: r["test_accuracy"] if r["status"] == "ok" else 0.0  # noqa: E731
         worst = min(att, key=acc) if att else None
         c = clean[0]["test_accuracy"] if clean else float("nan")
-        out.append({"config": cid, "status": "ok", "clean": c, "worst": acc(worst) if worst else float("nan"),
+        out.append({"config": cid, "fraction": frac, "status": "ok", "clean": c, "worst": acc(worst) if worst else float("nan"),
                     "worst_attack": worst["attack"] if worst else "", "attacks": len(att),
                     "ratio": acc(worst) / c if worst and clean else float("nan"),
                     "per_attack": {r["attack"]: acc(r) for r in att}})
@@ -295,24 +297,30 @@ def report(results, plot=True) -> str:
     s = summarize(rows)
     ok = [r for r in rows if r["status"] != "not applicable"]
     meta = ok[0] if ok else rows[0]
-    lines = [f"{meta['dataset']}, {meta['num_clients']} clients, {meta['rounds']} rounds, "
-             f"{int(round(100 * max(r['byzantine_fraction'] for r in rows)))} % Byzantine, seed {meta['seed']} "
-             f"(one seed), {meta['model']}, {meta['local']}.", "",
-             "| configuration | clean acc | worst acc | worst / clean | worst attack | attacks |",
-             "|---|---|---|---|---|---|"]
-    for r in sorted([x for x in s if x["status"] == "ok"], key=lambda x: -x["worst"]):
-        lines.append(f"| {r['config']} | {r['clean']:.4f} | {r['worst']:.4f} | {r['ratio']:.2f} | "
-                     f"{r['worst_attack']} | {r['attacks']} |")
-    for r in [x for x in s if x["status"] != "ok"]:
-        lines.append(f"| {r['config']} | n/a | n/a | n/a | {r['reason'].split(': ', 1)[-1][:70]} | 0 |")
-    cpu = sum(r.get("cpu_time_s", 0) for r in ok)
-    lines += ["", f"{len(ok)} cells, {cpu / 60:.1f} CPU minutes in all (compiles included)."]
-    # per-attack matrix
+    fracs = sorted({x["fraction"] for x in s})
+    lines = [f"{meta['dataset']}, {meta['num_clients']} clients, {meta['rounds']} rounds, seed {meta['seed']} "
+             f"(one seed), {meta['model']}, {meta['local']}. Worst case over the attacks run; clean = no attack.", ""]
     labs = [lab for lab in SUITE if lab != "none"]
-    lines += ["", "| configuration | " + " | ".join(labs) + " |", "|---" * (len(labs) + 1) + "|"]
-    for r in [x for x in s if x["status"] == "ok"]:
-        lines.append(f"| {r['config']} | " + " | ".join(
-            f"{r['per_attack'][lab]:.2f}" if lab in r["per_attack"] else "-" for lab in labs) + " |")
+    for fr in fracs:
+        sf = [x for x in s if x["fraction"] == fr]
+        lines += [f"### {int(round(100 * fr))} % Byzantine", "",
+                  "| configuration | clean acc | worst acc | worst / clean | worst attack | attacks |",
+                  "|---|---|---|---|---|---|"]
+        for r in sorted([x for x in sf if x["status"] == "ok"], key=lambda x: -x["worst"]):
+            lines.append(f"| {r['config']} | {r['clean']:.4f} | {r['worst']:.4f} | {r['ratio']:.2f} | "
+                         f"{r['worst_attack']} | {r['attacks']} |")
+        for r in [x for x in sf if x["status"] != "ok"]:
+            lines.append(f"| {r['config']} | n/a | n/a | n/a | {r['reason'].split(': ', 1)[-1][:70]} | 0 |")
+        lines += ["", f"Per attack ({int(round(100 * fr))} %):", "",
+                  "| configuration | " + " | ".join(labs) + " |", "|---" * (len(labs) + 1) + "|"]
+        for r in [x for x in sf if x["status"] == "ok"]:
+            lines.append(f"| {r['config']} | " + " | ".join(
+                f"{r['per_attack'][lab]:.2f}" if lab in r["per_attack"] else "-" for lab in labs) + " |")
+        lines.append("")
+    cpu = sum(r.get("cpu_time_s", 0) for r in ok)
+    wall = sum(r.get("wall_time_s", 0) for r in ok)
+    lines += [f"{len(ok)} cells, {cpu / 60:.1f} CPU minutes and {wall / 60:.1f} wall minutes in all "
+              "(compiles included; 2-core CPU shared with other jobs)."]
     md = "\n".join(lines) + "\n"
     with open(os.path.join(results, "table.md"), "w") as f:
         f.write(md)
@@ -322,19 +330,20 @@ def report(results, plot=True) -> str:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        good = sorted([x for x in s if x["status"] == "ok"], key=lambda x: -x["worst"])
-        fig, ax = plt.subplots(figsize=(10, 0.32 * len(good) + 1.2))
-        y = np.arange(len(good))
-        ax.barh(y + 0.2, [g["clean"] for g in good], 0.4, label="clean")
-        ax.barh(y - 0.2, [g["worst"] for g in good], 0.4, label="worst case over attacks")
-        ax.set_yticks(y, [g["config"] for g in good])
-        ax.invert_yaxis()
-        ax.set_xlabel("test accuracy")
-        ax.set_title(f"{meta['dataset']}: clean vs worst-case accuracy, "
-                     f"{int(round(100 * max(r['byzantine_fraction'] for r in rows)))} % Byzantine")
-        ax.legend(loc="lower right")
-        fig.tight_layout()
-        fig.savefig(os.path.join(results, "worst_case.png"), dpi=110)
+        for fr in fracs:
+            good = sorted([x for x in s if x["status"] == "ok" and x["fraction"] == fr], key=lambda x: -x["worst"])
+            fig, ax = plt.subplots(figsize=(9, 0.3 * len(good) + 1.3))
+            y = np.arange(len(good))
+            ax.barh(y - 0.2, [g["clean"] for g in good], 0.4, label="clean")
+            ax.barh(y + 0.2, [g["worst"] for g in good], 0.4, label="worst case over attacks")
+            ax.set_yticks(y, [g["config"] for g in good])
+            ax.invert_yaxis()
+            ax.set_xlabel("test accuracy")
+            ax.set_title(f"{meta['dataset']}: clean vs worst case, {int(round(100 * fr))} % Byzantine")
+            ax.legend(loc="lower left")
+            fig.tight_layout()
+            fig.savefig(os.path.join(results, f"worst_case_{int(round(100 * fr))}.png"), dpi=100)
+            plt.close(fig)
     return md
 
 
