@@ -685,13 +685,18 @@ def bucketing(updates, weights, key, *, f=0, s=2):
     wb = jnp.pad(w, (0, pad)).reshape(nb, s)
     wsum = jnp.sum(wb, 1)
 
+    wn = wb / jnp.maximum(wsum, 1e-30)[:, None]  # [nb, s] member weight within its bucket
+    slots = jnp.pad(order, (0, pad), constant_values=k).reshape(nb, s)  # k: a pad slot
+
     def leaf(u):
-        uf = u[order].astype(jnp.float32)
-        uf = jnp.where((w > 0).reshape((-1,) + (1,) * (u.ndim - 1)), uf, 0.0)  # absent slots may hold NaN
-        uf = jnp.pad(uf, [(0, pad)] + [(0, 0)] * (u.ndim - 1)).reshape((nb, s) + u.shape[1:])
-        m = jnp.einsum("bs,bs...->b...", wb, uf, precision=_HI) / jnp.maximum(wsum, 1e-30).reshape(
-            (nb,) + (1,) * (u.ndim - 1))
-        return m.astype(u.dtype)
+        # s row gathers (one per bucket position), each scaled and added: memory passes only
+        tail = (1,) * (u.ndim - 1)
+        out = 0.0
+        for j in range(s):
+            rows = u[jnp.minimum(slots[:, j], k - 1)].astype(jnp.float32)  # a pad slot has weight 0
+            wj = wn[:, j].reshape((-1,) + tail)
+            out = out + jnp.where(wj > 0, rows, 0.0) * wj  # absent slots may hold NaN
+        return out.astype(u.dtype)
 
     return jax.tree.map(leaf, updates), wsum
 

@@ -181,7 +181,7 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
     else:
         root = None
     if names:
-        rule = aggregate.defended(aggregator, dict(rule_params or {}), defenses, f=f_rule)
+        rule = aggregate.defended(aggregator, aggregate.rule_params(aggregator, f=f_rule, **rp), defenses, f=f_rule)
         rule_params = {}
     if client_batch != "auto" and client_batch is not None and (
             not isinstance(client_batch, int) or isinstance(client_batch, bool) or client_batch < 1):
