@@ -148,7 +148,7 @@ def versus_byzfl(k, d, nnm_d, repeats, log):
         ("median", ours("median"), lambda: byzfl.Median()(xt), ""),
         ("trimmed_mean", ours("trimmed_mean", beta=f / k), lambda: byzfl.TrMean(f=f)(xt), f"f={f} per side"),
         ("krum", ours("krum", f=f), lambda: byzfl.Krum(f=f)(xt),
-         "different neighbour count (ByzFL n-f-1, ours n-f-2): same selection?"),
+         "different neighbour count (ByzFL n-f-1, ours n-f-2); rel diff 0 = same client selected"),
         ("multi_krum", ours("multi_krum", f=f), lambda: byzfl.MultiKrum(f=f)(xt),
          "ByzFL averages the n-f best by its Krum score; ours m = n - f"),
         ("geometric_median", ours("geometric_median", iterations=100, nu=0.1, tol=1e-6),
