@@ -397,7 +397,12 @@ def centered_clipping(updates, weights, state, key, *, tau=1.0, iterations=3):
     a = w / sum w, from the previous round's aggregate v_0 (the state; 0 at first).
 
     v = s v_0 + X^T c at every iteration, so distances need only G, X v_0 and ||v_0||^2
-    (one extra pass); the result is one combination. Non-finite clients: weight 0."""
+    (one extra pass); the result is one combination. Non-finite clients: weight 0.
+
+    tau: a radius, or "median": at every iteration the median over present clients of
+    ||x_i - v|| (the radius then follows the scale of the updates; a fixed tau = 1 never
+    clips MNIST deltas of norm ~0.1-1, which makes the rule FedAvg). With a honest majority
+    the median distance is a honest client's, so a Byzantine update is clipped to it."""
     del key
     x, unflatten = _flatten(updates)
     d = x.shape[1]
@@ -420,7 +425,9 @@ def centered_clipping(updates, weights, state, key, *, tau=1.0, iterations=3):
         gc = gs @ c
         # ||x_i - v||^2 with v = s v0 + X^T c
         dist2 = jnp.diagonal(gs) - 2 * (s * xv + gc) + s * s * vv + 2 * s * (c @ xv) + c @ gc
-        scale = a * jnp.minimum(1.0, tau / jnp.sqrt(jnp.maximum(dist2, 1e-30)))
+        dist = jnp.sqrt(jnp.maximum(dist2, 1e-30))
+        t = _masked_median(dist, ok) if tau == "median" else tau
+        scale = a * jnp.minimum(1.0, t / dist)
         return s - jnp.sum(scale) * s, c - jnp.sum(scale) * c + scale
 
     s, c = jax.lax.fori_loop(0, iterations, it, (jnp.float32(1.0), jnp.zeros_like(a)))
@@ -572,8 +579,8 @@ def _check_geomed(n, f, byzantine, iterations=100, nu=1e-6, tol=1e-6, **params):
 
 def _check_cc(n, f, byzantine, tau=1.0, iterations=3, **params):
     _check_majority("centered_clipping")(n, f, byzantine)
-    if not tau > 0:
-        raise AggregatorConfigError(f"centered_clipping: tau={tau} must be > 0")
+    if tau != "median" and not (isinstance(tau, (int, float)) and tau > 0):
+        raise AggregatorConfigError(f"centered_clipping: tau={tau!r} must be > 0 or 'median'")
     if iterations < 1:
         raise AggregatorConfigError(f"centered_clipping: iterations={iterations} must be >= 1")
 
@@ -652,3 +659,276 @@ def rule_params(name: str, f: int = 0, **params: Any) -> dict:
     if "f" in spec.defaults:
         out["f"] = f
     return out
+
+
+# ----------------------------------------------------------------------------- defenses
+#
+# A defense is a pre-aggregation stage in front of any rule above:
+#   stage(updates, weights, key, *, f, **params) -> (updates, weights)
+# (FLTrust also takes the server's own update `root`). `defended(rule, stages)` chains the
+# stages and the rule into one function with the rule signature, so every rule composes
+# with every defense. Client (worker) momentum is the one client-side defense: it changes
+# what an honest client sends, so it wraps the local update (`worker_momentum`) and the
+# attack then sees the honest momenta, as in the paper.
+
+
+def bucketing(updates, weights, key, *, f=0, s=2):
+    """Bucketing (Karimireddy, He & Jaggi, ICLR 2022): randomly permute the present clients
+    (from `key`), average them in consecutive buckets of s (weighted by their weights), and
+    hand the ceil(K/s) bucket means to the rule (bucket weight: sum of its members'). A
+    Byzantine client contaminates at most one bucket, so the rule sees at most f bad rows
+    out of ceil(n/s). Absent clients sort last and fill only absent buckets (weight 0)."""
+    del f
+    leaves = jax.tree.leaves(updates)
+    k = leaves[0].shape[0]
+    nb = -(-k // s)
+    present = weights > 0
+    r = jax.random.uniform(key, (k,))
+    order = jnp.argsort(jnp.where(present, r, 2.0 + r))
+    w = jnp.where(present, weights, 0.0).astype(jnp.float32)[order]
+    pad = nb * s - k
+    wb = jnp.pad(w, (0, pad)).reshape(nb, s)
+    wsum = jnp.sum(wb, 1)
+
+    wn = wb / jnp.maximum(wsum, 1e-30)[:, None]  # [nb, s] member weight within its bucket
+    slots = jnp.pad(order, (0, pad), constant_values=k).reshape(nb, s)  # k: a pad slot
+
+    def leaf(u):
+        # s row gathers (one per bucket position), each scaled and added: memory passes only
+        tail = (1,) * (u.ndim - 1)
+        out = 0.0
+        for j in range(s):
+            rows = u[jnp.minimum(slots[:, j], k - 1)].astype(jnp.float32)  # a pad slot has weight 0
+            wj = wn[:, j].reshape((-1,) + tail)
+            out = out + jnp.where(wj > 0, rows, 0.0) * wj  # absent slots may hold NaN
+        return out.astype(u.dtype)
+
+    return jax.tree.map(leaf, updates), wsum
+
+
+def nnm(updates, weights, key, *, f=0):
+    """Nearest-neighbour mixing (Allouah et al., AISTATS 2023, "Fixing by mixing"): every
+    present update is replaced by the mean of its n - f nearest present updates (itself
+    included). [K, K] distances from the Gram matrix, one [K, K] x [K, D] product."""
+    del key
+    x, unflatten = _flatten(updates)
+    k = x.shape[0]
+    g, bad = _gram(x)
+    ok = (weights > 0) & ~bad
+    n = jnp.sum(ok)
+    d = _sq_dists(g, ok)
+    d = jnp.where(jnp.eye(k, dtype=bool) & ok[:, None], -1.0, d)  # self first
+    rank = jnp.argsort(jnp.argsort(d, axis=1), axis=1)
+    m = jnp.maximum(n - f, 1)
+    mix = ((rank < m) & ok[None, :]).astype(jnp.float32)
+    mix = mix / jnp.maximum(jnp.sum(mix, 1, keepdims=True), 1.0)
+    mixed = _combine_rows(x, mix, bad)
+    out = jnp.where(ok[:, None], mixed, x)
+    return _unflatten_rows(out, updates), weights
+
+
+def _combine_rows(x, m, bad):
+    x = jax.lax.cond(jnp.any(bad), lambda: jnp.where(bad[:, None], 0.0, x), lambda: x)
+    return jnp.dot(m, x, precision=_HI)
+
+
+def _unflatten_rows(x, like):
+    leaves, treedef = jax.tree.flatten(like)
+    k = x.shape[0]
+    out, o = [], 0
+    for l in leaves:
+        z = math.prod(l.shape[1:])
+        out.append(x[:, o:o + z].reshape(l.shape).astype(l.dtype))
+        o += z
+    return jax.tree.unflatten(treedef, out)
+
+
+def dnc(updates, weights, key, *, f=0, c=1.0, iterations=1, sub_dim=10000):
+    """Divide-and-Conquer (Shejwalkar & Houmansadr, NDSS 2021, Algorithm 2): `iterations`
+    times, sample `sub_dim` coordinates (from `key`), centre the present updates on those,
+    take the top right singular vector v (here from the [K, K] centred Gram matrix:
+    ((g_i - mu) . v)^2 = lambda_1 u_i^2), and mark the floor(c f) present clients with the
+    largest scores; a client stays only if it was never marked. Output: the same updates,
+    weight 0 for the removed ones (the rule, e.g. fedavg as in the paper, averages the rest)."""
+    x, _ = _flatten(updates)
+    k, d = x.shape
+    ok = (weights > 0) & jnp.all(jnp.isfinite(x), 1)
+    okf = ok.astype(jnp.float32)
+    n = jnp.sum(ok)
+    drop = int(math.floor(c * f))
+    b = min(sub_dim, d)
+    keep = ok
+    for it in range(iterations):
+        cols = jax.random.choice(jax.random.fold_in(key, it), d, (b,), replace=False) if b < d else jnp.arange(d)
+        xs = jnp.where(ok[:, None], x[:, cols], 0.0)
+        mu = jnp.dot(okf, xs, precision=_HI) / jnp.maximum(n, 1)
+        z = jnp.where(ok[:, None], xs - mu, 0.0)
+        lam, vecs = jnp.linalg.eigh(jnp.dot(z, z.T, precision=_HI))
+        score = jnp.where(ok, lam[-1] * vecs[:, -1] ** 2, -jnp.inf)
+        rank = jnp.argsort(jnp.argsort(-score))  # 0 = largest score
+        keep = keep & (rank >= drop)
+    return updates, jnp.where(keep, weights, 0.0)
+
+
+def fltrust(updates, weights, key, *, f=0, root=None):
+    """FLTrust (Cao, Fang, Liu & Gong, NDSS 2021): with g_0 the server's update on its small
+    clean root set (`root`, a pytree like one update), trust TS_i = ReLU(cos(g_i, g_0)); each
+    g_i is rescaled to ||g_0||; the new weights are TS_i (times presence). Followed by fedavg
+    this is FLTrust's aggregate sum_i TS_i g^_i / sum_i TS_i."""
+    del key, f
+    x, unflatten = _flatten(updates)
+    g0 = _flatten(jax.tree.map(lambda a: jnp.asarray(a)[None], root))[0][0]
+    ok = (weights > 0) & jnp.all(jnp.isfinite(x), 1)
+    xs = jnp.where(ok[:, None], x, 0.0)
+    n0 = jnp.linalg.norm(g0)
+    ni = jnp.linalg.norm(xs, axis=1)
+    cos = jnp.dot(xs, g0, precision=_HI) / jnp.maximum(ni * n0, 1e-30)
+    ts = jnp.where(ok, jax.nn.relu(cos), 0.0)
+    scaled = xs * (n0 / jnp.maximum(ni, 1e-30))[:, None]
+    return _unflatten_rows(scaled, updates), ts
+
+
+def worker_momentum(local_update, client_state_init=None, *, beta=0.9):
+    """Client (worker) momentum (Karimireddy, He & Jaggi, ICML 2021, "Learning from history
+    for Byzantine robust optimization"): client i sends m_i <- beta m_i + (1 - beta) delta_i
+    instead of its delta (m_i = 0 before its first round; kept in the per-client state).
+    Returns (local_update, client_state_init) for lib.fl.engine.build; an attack replaces a
+    Byzantine client's sent momentum, computed from the honest clients' momenta."""
+    def init(params):
+        inner = client_state_init(params) if client_state_init is not None else ()
+        return {"inner": inner, "momentum": jax.tree.map(jnp.zeros_like, params)}
+
+    def update(params, pool, client, cstate, key, hparams):
+        delta, inner, metrics = local_update(params, pool, client, cstate["inner"], key, hparams)
+        m = jax.tree.map(lambda a, d: (beta * a + (1 - beta) * d.astype(a.dtype)).astype(d.dtype),
+                         cstate["momentum"], delta)
+        return m, {"inner": inner, "momentum": m}, metrics
+
+    return update, init
+
+
+@dataclasses.dataclass(frozen=True)
+class DefenseSpec:
+    fn: Callable | None  # None: client-side (worker_momentum, wired by the engine)
+    defaults: dict
+    check: Callable[..., tuple[int, int]]  # check(n, f, byzantine, **params) -> (n, byzantine) seen next
+
+
+def _chk_bucketing(n, f, byzantine, s=2):
+    if not isinstance(s, int) or s < 1:
+        raise AggregatorConfigError(f"bucketing: bucket size s={s!r} must be an int >= 1")
+    if s > n:
+        raise AggregatorConfigError(f"bucketing: bucket size s={s} is larger than the cohort of n={n} clients")
+    nb = -(-n // s)
+    return nb, min(byzantine, nb)
+
+
+def _chk_nnm(n, f, byzantine):
+    if f < byzantine:
+        raise AggregatorConfigError(f"nnm: f={f} but {byzantine} Byzantine clients take part: set f >= {byzantine}")
+    if 2 * f >= n:
+        raise AggregatorConfigError(f"nnm needs n > 2f; got n={n}, f={f}")
+    return n, byzantine
+
+
+def _chk_dnc(n, f, byzantine, c=1.0, iterations=1, sub_dim=10000):
+    if not c > 0 or iterations < 1 or sub_dim < 1:
+        raise AggregatorConfigError(f"dnc: c={c} must be > 0, iterations={iterations} and sub_dim={sub_dim} >= 1")
+    drop = int(math.floor(c * f))
+    if drop >= n:
+        raise AggregatorConfigError(f"dnc: removes floor(c f) = {drop} clients per iteration of n={n}")
+    return n - drop, byzantine
+
+
+def _chk_fltrust(n, f, byzantine, root=None):
+    return n, byzantine
+
+
+def _chk_momentum(n, f, byzantine, beta=0.9):
+    if not 0 <= beta < 1:
+        raise AggregatorConfigError(f"momentum: beta={beta} must be in [0, 1)")
+    return n, byzantine
+
+
+DEFENSES: dict[str, DefenseSpec] = {
+    "bucketing": DefenseSpec(bucketing, dict(s=2), _chk_bucketing),
+    "nnm": DefenseSpec(nnm, {}, _chk_nnm),
+    "dnc": DefenseSpec(dnc, dict(c=1.0, iterations=1, sub_dim=10000), _chk_dnc),
+    "fltrust": DefenseSpec(fltrust, {}, _chk_fltrust),
+    "momentum": DefenseSpec(None, dict(beta=0.9), _chk_momentum),
+}
+
+
+class RootSetError(AggregatorConfigError):
+    """FLTrust's server root set is empty or shares no label with the task."""
+
+
+def validate_root(root_labels, task_labels) -> None:
+    """RootSetError when the root set is empty or has no label the clients have."""
+    root_labels = np.asarray(root_labels)
+    if root_labels.size == 0:
+        raise RootSetError("fltrust: the server root set is empty (set root_size >= 1)")
+    common = np.intersect1d(np.unique(root_labels), np.unique(np.asarray(task_labels)))
+    if common.size == 0:
+        raise RootSetError(f"fltrust: the root set's labels {np.unique(root_labels)[:10].tolist()} share none "
+                           "with the clients' labels")
+
+
+def _norm_defenses(defenses):
+    out = []
+    for d in defenses or ():
+        name, params = (d, {}) if isinstance(d, str) else (d[0], dict(d[1] or {}))
+        if name not in DEFENSES:
+            raise AggregatorConfigError(f"defense={name!r} is unknown; choose one of {sorted(DEFENSES)}")
+        unknown = set(params) - set(DEFENSES[name].defaults)
+        if unknown:
+            raise AggregatorConfigError(
+                f"defense={name!r}: unknown parameter(s) {sorted(unknown)}; allowed {sorted(DEFENSES[name].defaults)}")
+        out.append((name, {**DEFENSES[name].defaults, **params}))
+    return out
+
+
+def validate_defended(name: str, n: int, f: int = 0, *, byzantine: int = 0, defenses=(), **params) -> None:
+    """`validate` for the rule behind the defense stages: each stage checks its own
+    parameters (bucketing: s <= n) and passes on what the rule will see (bucketing: ceil(n/s)
+    rows of which up to `byzantine` contaminated; DnC: n - floor(c f) survivors), then the
+    rule is checked on that (e.g. Krum after bucketing s=2 at n=20, f=4: 10 <= 2f + 2)."""
+    f = params.pop("f", f)
+    names = [d for d, _ in _norm_defenses(defenses)]
+    if len(set(names)) != len(names):
+        raise AggregatorConfigError(f"defenses {names} repeat a stage")
+    for dn, dp in _norm_defenses(defenses):
+        n, byzantine = DEFENSES[dn].check(n, f, byzantine, **dp)
+    validate(name, n, f, byzantine=byzantine, **params)
+
+
+def defended(name: str, rule_params: dict | None = None, defenses=(), f: int = 0):
+    """The rule `name` behind the server-side defense stages, as one jitted function with
+    the rule signature plus an optional `root` (FLTrust's server update):
+    fn(updates, weights, state, key, root=None) -> (aggregate, rule state).
+    Stage keys: fold_in(key, 1 + stage index); the rule gets `key` itself."""
+    rp = dict(rule_params or {})
+    stages = [(dn, dp) for dn, dp in _norm_defenses(defenses) if DEFENSES[dn].fn is not None]
+    rule = _spec_of(name).fn
+
+    @jax.jit
+    def fn(updates, weights, state, key, root=None):
+        u, w = updates, weights
+        for i, (dn, dp) in enumerate(stages):
+            kw = dict(dp)
+            if dn == "fltrust":
+                if root is None:
+                    raise AggregatorConfigError("fltrust needs the server's root update (root=...)")
+                kw["root"] = root
+            u, w = DEFENSES[dn].fn(u, w, jax.random.fold_in(key, 1 + i), f=f, **kw)
+        return rule(u, w, state, key, **rp)
+
+    return fn
+
+
+def client_defense(defenses=()):
+    """The client-side defense's parameters ({"beta": ...} for momentum) or None."""
+    for dn, dp in _norm_defenses(defenses):
+        if DEFENSES[dn].fn is None:
+            return dp
+    return None

@@ -7,7 +7,13 @@ Update-level attacks share one signature, ``attack(updates, byz_mask, key, **par
 Label flipping is a data-level attack (``flip_labels``), applied to a Byzantine client's
 labels before local training.
 
-Names: sign_flip(scale), gaussian(sigma), alie(n, f or z), ipm(epsilon), label_flip.
+Names: sign_flip(scale), gaussian(sigma), alie(n, f or z), ipm(epsilon), label_flip,
+min_max(perturbation), min_sum(perturbation), fang(rule, b), mimic.
+
+Knowledge (``AttackSpec.knowledge``, checked by ``validate(..., knowledge=...)`` against a
+threat model before compile): "own" (the Byzantine client's own data/update only),
+"omniscient" (every honest update of the round), "full" (omniscient and the server's
+aggregation rule and its parameters).
 """
 
 from __future__ import annotations
@@ -97,6 +103,236 @@ def ipm(updates, byz_mask, key, *, epsilon=0.1):
     return _replace(updates, byz_mask, bad)
 
 
+# ----------------------------------------------------------------------------- adaptive attacks
+
+
+def _honest_matrix(updates, byz_mask):
+    """[K, D] float32 rows of every slot, the honest mask h [K] and the unflatten of one row."""
+    leaves, treedef = jax.tree.flatten(updates)
+    k = leaves[0].shape[0]
+    shapes = [l.shape[1:] for l in leaves]
+    x = jnp.concatenate([l.reshape(k, -1).astype(jnp.float32) for l in leaves], axis=1)
+
+    def unflatten(v):
+        out, o = [], 0
+        for shp in shapes:
+            z = int(np.prod(shp, dtype=np.int64))
+            out.append(v[..., o:o + z].reshape(v.shape[:-1] + shp))
+            o += z
+        return jax.tree.unflatten(treedef, out)
+
+    return x, ~byz_mask, unflatten
+
+
+_HI = jax.lax.Precision.HIGHEST
+PERTURBATIONS = ("std", "unit", "sign")
+
+
+def _perturbation(x, h, kind):
+    """Honest mean mu [D] and the direction p [D] of Shejwalkar & Houmansadr: -std, -mu/||mu||, -sign(mu)."""
+    hf = h.astype(jnp.float32)
+    nh = jnp.maximum(jnp.sum(hf), 1.0)
+    mu = jnp.dot(hf, x, precision=_HI) / nh
+    if kind == "std":
+        var = jnp.dot(hf, (x - mu) ** 2, precision=_HI) / nh
+        return mu, -jnp.sqrt(var)
+    if kind == "unit":
+        return mu, -mu / jnp.maximum(jnp.linalg.norm(mu), 1e-30)
+    return mu, -jnp.sign(mu)
+
+
+def largest_feasible(feasible, *, start=1.0, bisections=60, max_steps=300):
+    """The largest gamma >= 0 with feasible(gamma), for a feasible set [0, gamma*] (feasible(0)
+    holds): bracketing (double from `start` while feasible, else halve until feasible), then
+    `bisections` bisections of [last feasible, first infeasible]. No cap: the bracket grows
+    until the constraint fails (float32 overflow fails it too, at ~1e38)."""
+    start = jnp.float32(start)
+    f0 = feasible(start)
+    # up: lo feasible, hi = 2 lo; stop at the first infeasible hi
+    lo_up = jax.lax.while_loop(
+        lambda c: feasible(c[0] * 2) & (c[1] < max_steps),
+        lambda c: (c[0] * 2, c[1] + 1), (start, jnp.int32(0)))[0]
+    # down: hi infeasible, lo = hi / 2; stop at the first feasible lo
+    hi_dn = jax.lax.while_loop(
+        lambda c: ~feasible(c[0] / 2) & (c[1] < max_steps),
+        lambda c: (c[0] / 2, c[1] + 1), (start, jnp.int32(0)))[0]
+    lo = jnp.where(f0, lo_up, hi_dn / 2)
+    hi = jnp.where(f0, lo_up * 2, hi_dn)
+
+    def bis(_, c):
+        lo, hi = c
+        mid = (lo + hi) / 2
+        ok = feasible(mid)
+        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
+
+    lo, _ = jax.lax.fori_loop(0, bisections, bis, (lo, hi))
+    return jnp.where(feasible(lo), lo, 0.0)
+
+
+def _opt_gamma(x, h, mu, p, objective):
+    """gamma of min-max / min-sum from [K]-sized quantities: ||mu + g p - x_i||^2 =
+    a_i + 2 g b_i + g^2 c with a_i = ||mu - x_i||^2, b_i = p.(mu - x_i), c = ||p||^2."""
+    xp = jnp.dot(x, p, precision=_HI)
+    sq = jnp.sum(x * x, 1)
+    mm = jnp.dot(mu, mu, precision=_HI)
+    xm = jnp.dot(x, mu, precision=_HI)
+    a = jnp.maximum(sq - 2 * xm + mm, 0.0)
+    b = jnp.dot(mu, p, precision=_HI) - xp
+    c = jnp.dot(p, p, precision=_HI)
+    g = jnp.dot(x, x.T, precision=_HI)
+    d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2 * g, 0.0)
+    hh = h[:, None] & h[None, :]
+    if objective == "min_max":
+        bound = jnp.max(jnp.where(hh, d2, 0.0))
+        feas = lambda t: jnp.max(jnp.where(h, a + 2 * t * b + t * t * c, -jnp.inf)) <= bound
+    else:
+        bound = jnp.max(jnp.where(h, jnp.sum(jnp.where(hh, d2, 0.0), 1), 0.0))
+        feas = lambda t: jnp.sum(jnp.where(h, a + 2 * t * b + t * t * c, 0.0)) <= bound
+    return largest_feasible(feas)
+
+
+def _opt_attack(objective):
+    def attack(updates, byz_mask, key, *, perturbation="unit"):
+        del key
+        x, h, unflatten = _honest_matrix(updates, byz_mask)
+        mu, p = _perturbation(x, h, perturbation)
+        gamma = _opt_gamma(x, h, mu, p, objective)
+        m = mu + gamma * p
+        bad = jax.tree.map(lambda l, u: jnp.broadcast_to(l, u.shape), unflatten(m), updates)
+        return _replace(updates, byz_mask, bad)
+    return attack
+
+
+min_max = _opt_attack("min_max")
+min_max.__name__ = "min_max"
+min_max.__doc__ = """Min-max, AGR-agnostic (Shejwalkar & Houmansadr, NDSS 2021, "Manipulating the
+Byzantine"). Knowledge: omniscient (all honest updates of the round). Every Byzantine client
+sends m = mu + gamma p, mu the honest mean, p one of `perturbation` = "std" (-sigma, the
+honest coordinate-wise std), "unit" (-mu/||mu||) or "sign" (-sign(mu)); gamma is the largest
+value with max_i ||m - g_i|| <= max_{i,j} ||g_i - g_j|| over honest i, j (m no farther from
+any honest update than the two farthest honest updates are from each other). gamma: bracketing
+from 1 (doubling / halving) then 60 bisections (`largest_feasible`), no upper cap."""
+min_sum = _opt_attack("min_sum")
+min_sum.__name__ = "min_sum"
+min_sum.__doc__ = """Min-sum, AGR-agnostic (Shejwalkar & Houmansadr, NDSS 2021). Knowledge: omniscient.
+As `min_max` but gamma is the largest value with sum_i ||m - g_i||^2 <= max_j sum_i ||g_j - g_i||^2
+(m's summed squared distance to the honest updates no larger than any honest update's)."""
+
+
+FANG_RULES = ("krum", "multi_krum", "bulyan", "trimmed_mean", "median")
+
+
+def _krum_picks_byzantine(d2, byz, present, f):
+    """Whether Krum on the distance matrix d2 [K, K] (n present, f assumed Byzantine) selects a
+    Byzantine slot: score_i = sum of its n - f - 2 smallest distances to others."""
+    k = d2.shape[0]
+    n = jnp.sum(present)
+    d = jnp.where(present[:, None] & present[None, :] & ~jnp.eye(k, dtype=bool), d2, jnp.inf)
+    srt = jnp.sort(d, axis=1)
+    m = jnp.maximum(n - f - 2, 1)
+    score = jnp.sum(jnp.where(jnp.arange(k)[None, :] < m, jnp.where(jnp.isfinite(srt), srt, 0.0), 0.0), 1)
+    score = jnp.where(present, score, jnp.inf)
+    return byz[jnp.argmin(score)]
+
+
+def fang(updates, byz_mask, key, *, rule="krum", f=None, b=2.0, threshold=1e-5):
+    """Full-knowledge local model poisoning (Fang, Cao, Jia & Gong, USENIX Security 2020).
+    Knowledge: full (every honest update, the rule `rule` and its f). Applied to the updates
+    (deltas), so "the global model" is the zero update and the benign change direction is
+    s = sign(mu), mu the honest mean.
+
+    rule in krum / multi_krum / bulyan (the paper attacks Bulyan with its Krum attack): all
+    Byzantine clients send -lambda s; lambda starts at the paper's upper bound
+    lambda_0 = min_i sum_{l in G_i} ||g_l - g_i|| / ((n - 2c - 1) sqrt(d)) + max_i ||g_i|| / sqrt(d)
+    (G_i: the n - c - 2 honest updates nearest g_i, c Byzantine, n clients) and is halved until
+    Krum (with `f`, default c) selects a Byzantine update or lambda < threshold.
+
+    rule in trimmed_mean / median: per coordinate j, with s_j = sign(mu_j) and the honest
+    max_j / min_j, each Byzantine client sends an independent uniform draw (from `key`) in
+    [max_j, b max_j] (max_j > 0) or [max_j / b, max_j] if s_j < 0, and in [min_j / b, min_j]
+    (min_j > 0) or [b min_j, min_j] if s_j > 0: just beyond the honest extreme opposite to the
+    change direction. b = 2 as in the paper."""
+    x, h, unflatten = _honest_matrix(updates, byz_mask)
+    k, d = x.shape
+    hf = h.astype(jnp.float32)
+    mu = jnp.dot(hf, x, precision=_HI) / jnp.maximum(jnp.sum(hf), 1.0)
+    s = jnp.sign(mu)
+    if rule in ("krum", "multi_krum", "bulyan"):
+        c = jnp.sum(byz_mask)
+        n = jnp.int32(k)
+        fk = c if f is None else jnp.int32(f)
+        sq = jnp.sum(x * x, 1)
+        g = jnp.dot(x, x.T, precision=_HI)
+        d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2 * g, 0.0)
+        dh = jnp.where(h[:, None] & h[None, :] & ~jnp.eye(k, dtype=bool), jnp.sqrt(d2), jnp.inf)
+        near = jnp.sort(dh, axis=1)
+        cnt = jnp.maximum(n - c - 2, 1)
+        sums = jnp.sum(jnp.where((jnp.arange(k)[None, :] < cnt) & jnp.isfinite(near), near, 0.0), 1)
+        lam0 = (jnp.min(jnp.where(h, sums, jnp.inf)) / (jnp.maximum(n - 2 * c - 1, 1) * jnp.sqrt(d))
+                + jnp.max(jnp.where(h, jnp.sqrt(sq), 0.0)) / jnp.sqrt(d))
+        xs = jnp.dot(x, s, precision=_HI)  # s.g_i
+        ss = jnp.dot(s, s, precision=_HI)
+
+        def dist(lam):  # distances with every Byzantine row replaced by -lam s
+            dm = lam * lam * ss + 2 * lam * xs + sq  # ||-lam s - g_i||^2
+            bb = byz_mask[:, None] & byz_mask[None, :]
+            hb = h[:, None] & byz_mask[None, :]
+            out = jnp.where(bb, 0.0, d2)
+            out = jnp.where(hb, dm[:, None], out)
+            return jnp.where(hb.T, dm[None, :], out)
+
+        present = jnp.ones((k,), bool)
+        lam = jax.lax.while_loop(
+            lambda l: (~_krum_picks_byzantine(dist(l), byz_mask, present, fk)) & (l >= threshold),
+            lambda l: l / 2, lam0)
+        m = -lam * s
+        bad = jax.tree.map(lambda l, u: jnp.broadcast_to(l, u.shape), unflatten(m), updates)
+        return _replace(updates, byz_mask, bad)
+    if rule in ("trimmed_mean", "median"):
+        hi = jnp.max(jnp.where(h[:, None], x, -jnp.inf), 0)
+        lo = jnp.min(jnp.where(h[:, None], x, jnp.inf), 0)
+        r = jax.random.uniform(key, (k, d), jnp.float32)  # one draw per (client, coordinate)
+        above_lo = jnp.where(hi > 0, hi, hi / b)
+        above_hi = jnp.where(hi > 0, b * hi, hi)
+        below_lo = jnp.where(lo > 0, lo / b, b * lo)
+        below_hi = lo
+        up = above_lo + r * (above_hi - above_lo)
+        down = below_lo + r * (below_hi - below_lo)
+        bad = jnp.where(s[None, :] < 0, up, down)
+        return _replace(updates, byz_mask, unflatten(bad))
+    raise AttackConfigError(f"fang: rule={rule!r} is not one of {FANG_RULES}")
+
+
+def mimic(updates, byz_mask, key):
+    """Mimic (Karimireddy, He & Jaggi, ICLR 2022, "Byzantine-robust learning on heterogeneous
+    datasets via bucketing"). Knowledge: omniscient. Every Byzantine client sends a copy of one
+    honest client's update, the one i* = argmax_i |(g_i - mu) . v| with v the top principal
+    direction of the centred honest updates (so its data is over-represented along the
+    direction of largest heterogeneity). Deviation: the paper estimates v online over the
+    first rounds and then keeps i*; here it is chosen afresh each round (stateless)."""
+    del key
+    x, h, unflatten = _honest_matrix(updates, byz_mask)
+    hf = h.astype(jnp.float32)
+    mu = jnp.dot(hf, x, precision=_HI) / jnp.maximum(jnp.sum(hf), 1.0)
+    xc = jnp.where(h[:, None], x - mu, 0.0)
+    gc = jnp.dot(xc, xc.T, precision=_HI)
+    _, vecs = jnp.linalg.eigh(gc)
+    u = vecs[:, -1]  # (g_i - mu) . v = sigma_1 u_i
+    star = jnp.argmax(jnp.where(h, jnp.abs(u), -1.0))
+    bad = jax.tree.map(lambda l: jnp.broadcast_to(l[star], l.shape), updates)
+    return _replace(updates, byz_mask, bad)
+
+
+def mimic_target(updates, byz_mask):
+    """The honest slot that `mimic` copies (for tests and logs)."""
+    x, h, _ = _honest_matrix(updates, byz_mask)
+    hf = h.astype(jnp.float32)
+    mu = jnp.dot(hf, x, precision=_HI) / jnp.maximum(jnp.sum(hf), 1.0)
+    xc = jnp.where(h[:, None], x - mu, 0.0)
+    _, vecs = jnp.linalg.eigh(jnp.dot(xc, xc.T, precision=_HI))
+    return jnp.argmax(jnp.where(h, jnp.abs(vecs[:, -1]), -1.0))
+
+
 def flip_labels(y, num_classes: int, byz=True):
     """Label flipping (data level): y -> C - 1 - y where `byz` (a bool, or broadcastable)."""
     return jnp.where(byz, num_classes - 1 - y, y)
@@ -120,6 +356,14 @@ class AttackSpec:
     fn: Callable | None  # None: data-level (label_flip)
     defaults: dict
     check: Callable[..., None]
+    knowledge: str = "own"  # what the attacker must see: own | omniscient | full (KNOWLEDGE)
+
+
+KNOWLEDGE = ("own", "omniscient", "full")
+
+
+class AttackKnowledgeError(AttackConfigError):
+    """The attack needs more knowledge than the threat model grants."""
 
 
 def _chk_scale(scale=1.0):
@@ -152,12 +396,32 @@ def _chk_none(**params):
     pass
 
 
+def _chk_opt(perturbation="unit"):
+    if perturbation not in PERTURBATIONS:
+        raise AttackConfigError(f"min_max/min_sum: perturbation={perturbation!r} must be one of {PERTURBATIONS}")
+
+
+def _chk_fang(rule="krum", f=None, b=2.0, threshold=1e-5):
+    if rule not in FANG_RULES:
+        raise AttackConfigError(f"fang: rule={rule!r} must be one of {FANG_RULES} (the rule it is tailored to)")
+    if not b > 1:
+        raise AttackConfigError(f"fang: b={b} must be > 1")
+    if f is not None and f < 0:
+        raise AttackConfigError(f"fang: f={f} must be >= 0")
+    if not threshold > 0:
+        raise AttackConfigError(f"fang: threshold={threshold} must be > 0")
+
+
 ATTACKS: dict[str, AttackSpec] = {
     "sign_flip": AttackSpec(sign_flip, dict(scale=1.0), _chk_scale),
     "gaussian": AttackSpec(gaussian, dict(sigma=1.0), _chk_sigma),
-    "alie": AttackSpec(alie, dict(n=None, f=None, z=None), _chk_alie),
-    "ipm": AttackSpec(ipm, dict(epsilon=0.1), _chk_ipm),
+    "alie": AttackSpec(alie, dict(n=None, f=None, z=None), _chk_alie, "omniscient"),
+    "ipm": AttackSpec(ipm, dict(epsilon=0.1), _chk_ipm, "omniscient"),
     "label_flip": AttackSpec(None, {}, _chk_none),
+    "min_max": AttackSpec(min_max, dict(perturbation="unit"), _chk_opt, "omniscient"),
+    "min_sum": AttackSpec(min_sum, dict(perturbation="unit"), _chk_opt, "omniscient"),
+    "fang": AttackSpec(fang, dict(rule="krum", f=None, b=2.0, threshold=1e-5), _chk_fang, "full"),
+    "mimic": AttackSpec(mimic, {}, _chk_none, "omniscient"),
 }
 
 
@@ -176,9 +440,21 @@ def is_data_level(name: str) -> bool:
     return _spec_of(name).fn is None
 
 
-def validate(name: str, **params: Any) -> None:
-    """AttackConfigError for an unknown name, unknown parameter or bad value."""
+def knowledge(name: str) -> str:
+    return _spec_of(name).knowledge
+
+
+def validate(name: str, knowledge: str | None = None, **params: Any) -> None:
+    """AttackConfigError for an unknown name, unknown parameter or bad value;
+    AttackKnowledgeError when the threat model `knowledge` (one of KNOWLEDGE; None: no limit)
+    denies what the attack must see."""
     spec = _spec_of(name)
+    if knowledge is not None:
+        if knowledge not in KNOWLEDGE:
+            raise AttackConfigError(f"threat model knowledge={knowledge!r} must be one of {KNOWLEDGE}")
+        if KNOWLEDGE.index(spec.knowledge) > KNOWLEDGE.index(knowledge):
+            raise AttackKnowledgeError(
+                f"attack={name!r} needs {spec.knowledge!r} knowledge but the threat model grants only {knowledge!r}")
     unknown = set(params) - set(spec.defaults)
     if unknown:
         raise AttackConfigError(

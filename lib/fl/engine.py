@@ -33,7 +33,7 @@ from lib.fl import participation as part_lib
 from lib.fl import server as server_lib
 
 # fold_in purposes (never reorder: they define the random streams of saved runs)
-_PART, _LOCAL, _ATTACK, _RULE = 0, 1, 2, 3
+_PART, _LOCAL, _ATTACK, _RULE, _ROOT = 0, 1, 2, 3, 4
 
 
 class NonFiniteUpdateError(NonFiniteError):
@@ -106,6 +106,9 @@ class Simulation(NamedTuple):
     stop_on_nonfinite: bool
     client_state_init: Callable[[Any], Any] | None  # params -> per-client state (one client)
     client_batch: int | str | None = "auto"  # clients vmapped at once per device (see build)
+    root: dict | None = None  # FLTrust's server root set: {"index": [n_pad] pool rows, "num_samples": int}
+    root_update: Callable | None = None  # the server's local update on the root set (no worker momentum)
+    root_state_init: Callable | None = None
 
 
 def clients_mesh(num_devices: int | None = None) -> Mesh:
@@ -118,7 +121,8 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
           attack_params=None, byzantine=None, strategy: Strategy | None = None,
           capacity: int | None = None, mesh: Mesh | None = None,
           stop_on_nonfinite: bool | None = None, client_state_init=None,
-          local_update=None, client_batch: int | str | None = "auto") -> Simulation:
+          local_update=None, client_batch: int | str | None = "auto", defenses=(),
+          root=None) -> Simulation:
     """Validates everything (named errors, before any compile) and returns a Simulation.
 
     client_batch: how many of a device's clients train at once (vmapped); the groups run one
@@ -129,6 +133,12 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
     matmuls become batched dots (~2x slower for the MLP, measured); the sequential loop
     has no dispatch cost, so it also beats a Python loop of jitted steps. The result is
     the same up to float rounding in every mode.
+
+    defenses: lib.fl.aggregate defense stages in front of the rule, names or (name, params)
+    pairs (bucketing, nnm, dnc, fltrust; momentum is client side: it wraps the local update
+    and its per-client state). fltrust needs `root`, the server's root set as pool rows
+    {"index": [n_pad] int, "num_samples": int}; the server trains on it like a client every
+    round (key fold_in(round key, 4)) and the stage compares each update with that.
 
     On CPU the loss is also wrapped with `lib.cpu_conv.canonical_conv_grads`, so that
     convolution gradients inside the local-step loop run on XLA's fast path (see
@@ -152,7 +162,20 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
     rp = dict(rule_params or {})
     byz_per_round = int(np.ceil(byz.sum() * per_round / n - 1e-9))  # expected Byzantine participants
     # n, f, the Byzantine clients and the rule's parameters, before compile
-    aggregate.validate(aggregator, cap, rp.pop("f", 0), byzantine=byz_per_round, **rp)
+    # the defense stages' f (NNM's n - f neighbours, DnC's c f): the rule's f, or for rules
+    # without one the expected Byzantine participants
+    f_rule = rp.pop("f", byz_per_round if defenses else 0)
+    aggregate.validate_defended(aggregator, cap, f_rule, byzantine=byz_per_round, defenses=defenses, **rp)
+    names = [d if isinstance(d, str) else d[0] for d in defenses or ()]
+    if "fltrust" in names:
+        if root is None or int(np.asarray(root["num_samples"])) < 1:
+            raise aggregate.RootSetError("fltrust: the server root set is empty (give root with num_samples >= 1)")
+        root = {"index": np.asarray(root["index"], np.int32), "num_samples": np.int32(root["num_samples"])}
+    else:
+        root = None
+    if names:
+        rule = aggregate.defended(aggregator, aggregate.rule_params(aggregator, f=f_rule, **rp), defenses, f=f_rule)
+        rule_params = {}
     if client_batch != "auto" and client_batch is not None and (
             not isinstance(client_batch, int) or isinstance(client_batch, bool) or client_batch < 1):
         raise ConfigError(f"client_batch={client_batch!r} must be an int >= 1, None (all of a device's "
@@ -163,20 +186,29 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
     if stop_on_nonfinite is None:
         stop_on_nonfinite = not aggregate.is_robust(aggregator)
     local_update = local_update or default_local_update(loss_fn, local, mesh)
+    root_update, root_state_init = local_update, client_state_init
+    mom = aggregate.client_defense(defenses)
+    if mom is not None:
+        local_update, client_state_init = aggregate.worker_momentum(local_update, client_state_init, **mom)
     return Simulation(
         local_update=local_update,
         participation=participation, strategy=strategy or fedavg_strategy(), rule=rule,
         rule_params=dict(rule_params or {}), attack=atk, attack_params=dict(attack_params or {}),
         byzantine=byz, server_opt=server_opt, capacity=cap, mesh=mesh, num_clients=n,
         stop_on_nonfinite=stop_on_nonfinite, client_state_init=client_state_init,
-        client_batch=client_batch)
+        client_batch=client_batch, root=root, root_update=root_update, root_state_init=root_state_init)
+
+
+def _rule_kwargs(sim: Simulation, root_delta):
+    return {**sim.rule_params, **({"root": root_delta} if sim.root is not None else {})}
 
 
 def _rule_state_init(sim: Simulation, params):
     """Rules may carry state; its shape is found by tracing the rule once (no compile)."""
     upd = jax.tree.map(lambda p: jnp.zeros((sim.capacity,) + p.shape, p.dtype), params)
     w = jnp.zeros((sim.capacity,), jnp.float32)
-    _, st = jax.eval_shape(lambda: sim.rule(upd, w, None, jax.random.PRNGKey(0), **sim.rule_params))
+    root = jax.tree.map(jnp.zeros_like, params)
+    _, st = jax.eval_shape(lambda: sim.rule(upd, w, None, jax.random.PRNGKey(0), **_rule_kwargs(sim, root)))
     return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), st)
 
 
@@ -264,7 +296,14 @@ def _train_and_aggregate(sim: Simulation, local, state, pool, clients, cstates, 
 
     ctx = {**ctx, "idx": idx, "valid": valid, "num_samples": clients["num_samples"]}
     updates, weights, scale, sstate = sim.strategy.prepare(state["strategy"], deltas, ctx)
-    agg, rstate = sim.rule(updates, weights, state["rule"], jax.random.fold_in(key_r, _RULE), **sim.rule_params)
+    root_delta = None
+    if sim.root is not None:
+        rc = {"index": jnp.asarray(sim.root["index"]), "num_samples": jnp.asarray(sim.root["num_samples"])}
+        rs = sim.root_state_init(state["params"]) if sim.root_state_init is not None else ()
+        root_delta, _, _ = sim.root_update(state["params"], pool, rc, rs, jax.random.fold_in(key_r, _ROOT),
+                                           ctx["hparams"])
+    agg, rstate = sim.rule(updates, weights, state["rule"], jax.random.fold_in(key_r, _RULE),
+                           **_rule_kwargs(sim, root_delta))
     direction = jax.tree.map(lambda a: scale * a, agg)
     direction, sstate = sim.strategy.finish(sstate, direction, deltas, ctx)
     agg_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(l)) for l in jax.tree.leaves(direction)]))

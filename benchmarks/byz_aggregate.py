@@ -1,0 +1,238 @@
+"""Byzantine defenses: overhead per aggregation vs the undefended rule, and lib.fl.aggregate vs ByzFL.
+
+    python benchmarks/byz_aggregate.py [--overhead 1000x100000] [--byzfl 100x1000000]
+        [--nnm-d 50000] [--repeats 3] [--out benchmarks/results/byz_aggregate.json]
+
+1. Overhead: for each rule R (fedavg, median, krum, centered_clipping with tau="median"),
+   time of `aggregate.defended(R, defenses=[D])` over time of R alone on the same
+   [K, D] float32 updates (f = K // 5), for D in bucketing (s=2), NNM, DnC (1 iteration,
+   10k coordinates), FLTrust (root update = a fixed random vector). Worker momentum runs on the
+   clients (m <- beta m + (1 - beta) delta, one fused multiply-add over the [K, D] updates):
+   its row is that op's time over R's.
+2. ByzFL (`byzfl`, PyTorch, CPU): the same [K, D] float32 matrix handed to ByzFL's documented
+   callables (`byzfl.Median()(x)`, `byzfl.TrMean(f)(x)`, ...) as a torch tensor and to ours
+   (jitted, compiled beforehand) as a jax array; outputs compared (max |difference| relative to
+   the output's max |value|) and time per aggregation. Where the definitions differ the row says so:
+   ByzFL's Krum scores with the n - f - 1 nearest neighbours (ours, as Blanchard et al.: n - f - 2),
+   its GeometricMedian runs T Weiszfeld steps from 0 (ours from the mean, to tolerance; compared at
+   ours' convergence). ByzFL's NNM gathers a [K, K - f, D] tensor (36 GB at 100 x 1M), so NNM is
+   compared at D = --nnm-d. Bucketing permutes randomly (different generators): timed, not compared.
+
+Timing: median of `repeats` calls, ours and the peer interleaved in one process; the machine
+(2 cores) was shared with other jobs: ratios from the same run are what to read. CPU model and
+load average are recorded.
+
+ByzFL's package __init__ imports its training benchmark, which imports torchvision; the CPU build
+of torch here has no matching torchvision wheel, so a stub torchvision module is put in
+sys.modules before importing byzfl (the aggregators never touch it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lib.fl import aggregate as agg
+
+HERE = pathlib.Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+KEY = jax.random.PRNGKey(0)
+
+
+def _time(fn, repeats):
+    fn()  # compile / warm up
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts), out
+
+
+def _cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _uptime():
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return str(os.getloadavg())
+
+
+OVERHEAD_RULES = {"fedavg": {}, "median": {}, "krum": "f", "centered_clipping": {"tau": "median"}}
+DEFENSES = {"bucketing": ("bucketing", {"s": 2}), "nnm": ("nnm", {}),
+            "dnc": ("dnc", {"iterations": 1, "sub_dim": 10000}), "fltrust": ("fltrust", {})}
+
+
+def overhead(k, d, repeats, log):
+    f = k // 5
+    rng = np.random.default_rng(0)
+    x = {"w": jnp.asarray(rng.standard_normal((k, d), np.float32))}
+    w = jnp.ones((k,), jnp.float32)
+    root = {"w": jnp.asarray(rng.standard_normal((d,), np.float32))}
+    rows = []
+    for rule, rp in OVERHEAD_RULES.items():
+        rp = {"f": f} if rp == "f" else rp
+        base_fn = agg.get_rule(rule)
+        t0, _ = _time(lambda: jax.block_until_ready(base_fn(x, w, None, KEY, **rp)[0]), repeats)
+        log(f"{k}x{d} {rule}: {t0:.3f} s")
+        for name, (dn, dp) in DEFENSES.items():
+            fn = agg.defended(rule, rp, [(dn, dp)], f=f)
+            kw = {"root": root} if dn == "fltrust" else {}
+            t1, _ = _time(lambda: jax.block_until_ready(fn(x, w, None, KEY, **kw)[0]), repeats)
+            rows.append({"rule": rule, "defense": name, "K": k, "D": d, "rule_s": t0, "defended_s": t1,
+                         "ratio": t1 / t0})
+            log(f"  +{name}: {t1:.3f} s ({t1 / t0:.2f}x)")
+        mom = jax.jit(lambda m, g: jax.tree.map(lambda a, b: 0.9 * a + 0.1 * b, m, g))
+        tm, _ = _time(lambda: jax.block_until_ready(mom(x, x)), repeats)
+        rows.append({"rule": rule, "defense": "momentum (client side)", "K": k, "D": d, "rule_s": t0,
+                     "defended_s": t0 + tm, "ratio": (t0 + tm) / t0})
+        log(f"  +momentum: {t0 + tm:.3f} s ({(t0 + tm) / t0:.2f}x)")
+    return rows
+
+
+def _import_byzfl():
+    class _Stub(types.ModuleType):
+        def __getattr__(self, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return lambda *a, **kw: None
+
+    if "torchvision" not in sys.modules:
+        try:
+            import torchvision  # noqa: F401
+        except Exception:  # no torchvision matching the CPU torch: stub it (aggregators do not use it)
+            tv = _Stub("torchvision")
+            tv.datasets, tv.transforms = _Stub("torchvision.datasets"), _Stub("torchvision.transforms")
+            sys.modules.update({"torchvision": tv, "torchvision.datasets": tv.datasets,
+                                "torchvision.transforms": tv.transforms})
+    import byzfl
+    import torch
+    return byzfl, torch
+
+
+def versus_byzfl(k, d, nnm_d, repeats, log):
+    byzfl, torch = _import_byzfl()
+    f = k // 10
+    rng = np.random.default_rng(1)
+    xn = rng.standard_normal((k, d), np.float32)
+    xt = torch.from_numpy(xn)
+    xj = {"w": jnp.asarray(xn)}
+    w = jnp.ones((k,), jnp.float32)
+    rows = []
+
+    def ours(rule, **p):
+        fn = agg.get_rule(rule)
+        return lambda: np.asarray(jax.block_until_ready(fn(xj, w, None, KEY, **p)[0]["w"]))
+
+    cases = [
+        ("median", ours("median"), lambda: byzfl.Median()(xt), ""),
+        ("trimmed_mean", ours("trimmed_mean", beta=f / k), lambda: byzfl.TrMean(f=f)(xt), f"f={f} per side"),
+        ("krum", ours("krum", f=f), lambda: byzfl.Krum(f=f)(xt),
+         "different neighbour count (ByzFL n-f-1, ours n-f-2); rel diff 0 = same client selected"),
+        ("multi_krum", ours("multi_krum", f=f), lambda: byzfl.MultiKrum(f=f)(xt),
+         "ByzFL averages the n-f best by its Krum score; ours m = n - f"),
+        ("geometric_median", ours("geometric_median", iterations=100, nu=0.1, tol=1e-6),
+         lambda: byzfl.GeometricMedian(nu=0.1, T=100)(xt), "T=100 from 0 vs ours to tol 1e-6 from the mean"),
+        ("centered_clipping", ours("centered_clipping", tau=10.0, iterations=3),
+         lambda: byzfl.CenteredClipping(tau=10.0, L=3)(xt), "tau=10, 3 iterations from 0: same definition"),
+    ]
+    for name, o, p, note in cases:
+        to, yo = _time(o, repeats)
+        tp, yp = _time(p, repeats)
+        yp = np.asarray(yp)
+        diff = float(np.max(np.abs(yo - yp)) / max(np.max(np.abs(yp)), 1e-30))
+        rows.append({"rule": name, "K": k, "D": d, "ours_s": to, "byzfl_s": tp, "speedup": tp / to,
+                     "max_rel_diff": diff, "note": note})
+        log(f"{name} {k}x{d}: ours {to:.3f} s, ByzFL {tp:.3f} s ({tp / to:.1f}x), rel diff {diff:.2e}")
+
+    # pre-aggregation: NNM at a smaller D (ByzFL materialises [K, K - f, D]); bucketing timed only
+    xs = xn[:, :nnm_d]
+    xst, xsj = torch.from_numpy(xs), {"w": jnp.asarray(xs)}
+    nn = jax.jit(lambda u, w: agg.nnm(u, w, KEY, f=f)[0])
+    to, yo = _time(lambda: np.asarray(jax.block_until_ready(nn(xsj, w)["w"])), repeats)
+    tp, yp = _time(lambda: byzfl.NNM(f=f)(xst), repeats)
+    yp = np.asarray(yp)
+    diff = float(np.max(np.abs(yo - yp)) / max(np.max(np.abs(yp)), 1e-30))
+    rows.append({"rule": "nnm", "K": k, "D": nnm_d, "ours_s": to, "byzfl_s": tp, "speedup": tp / to,
+                 "max_rel_diff": diff, "note": f"D={nnm_d}: ByzFL gathers [K, K-f, D]"})
+    log(f"nnm {k}x{nnm_d}: ours {to:.3f} s, ByzFL {tp:.3f} s ({tp / to:.1f}x), rel diff {diff:.2e}")
+    bk = jax.jit(lambda u, w: agg.bucketing(u, w, KEY, s=2)[0])
+    to, _ = _time(lambda: jax.block_until_ready(bk(xj, w)), repeats)
+    tp, _ = _time(lambda: byzfl.Bucketing(s=2)(xt), repeats)
+    rows.append({"rule": "bucketing", "K": k, "D": d, "ours_s": to, "byzfl_s": tp, "speedup": tp / to,
+                 "max_rel_diff": None, "note": "random permutation: timed only"})
+    log(f"bucketing {k}x{d}: ours {to:.3f} s, ByzFL {tp:.3f} s ({tp / to:.1f}x)")
+    return rows, {"byzfl": getattr(byzfl, "__version__", "0.0.11"), "torch": torch.__version__,
+                  "torch_threads": torch.get_num_threads()}
+
+
+def write_md(res, path):
+    L = ["# Byzantine defenses: overhead and ByzFL side by side", "",
+         f"CPU: {res['cpu']} ({res['cores']} cores), jax {res['jax']}, "
+         f"{res.get('byzfl_versions', {})}. Load at start: `{res['uptime_start']}`; at end: `{res['uptime_end']}`. "
+         "The machine was shared with other jobs while these ran: read the ratios.", ""]
+    if res.get("overhead"):
+        r0 = res["overhead"][0]
+        L += [f"## Overhead per aggregation, K = {r0['K']} x D = {r0['D']} (f = K/5), median of {res['repeats']}",
+              "", "| rule | defense | rule alone (s) | defended (s) | ratio |", "|---|---|---|---|---|"]
+        for r in res["overhead"]:
+            L.append(f"| {r['rule']} | {r['defense']} | {r['rule_s']:.3f} | {r['defended_s']:.3f} | "
+                     f"{r['ratio']:.2f}x |")
+    if res.get("byzfl"):
+        L += ["", f"## lib.fl.aggregate vs ByzFL (torch, CPU), same float32 inputs, median of {res['repeats']}", "",
+              "| rule | K x D | ours (s) | ByzFL (s) | ByzFL / ours | max rel diff | note |",
+              "|---|---|---|---|---|---|---|"]
+        for r in res["byzfl"]:
+            d = "-" if r["max_rel_diff"] is None else f"{r['max_rel_diff']:.1e}"
+            L.append(f"| {r['rule']} | {r['K']} x {r['D']} | {r['ours_s']:.3f} | {r['byzfl_s']:.3f} | "
+                     f"{r['speedup']:.1f}x | {d} | {r['note']} |")
+    path.write_text("\n".join(L) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--overhead", default="1000x100000", help="KxD, or '' to skip")
+    ap.add_argument("--byzfl", default="100x1000000", help="KxD, or '' to skip")
+    ap.add_argument("--nnm-d", type=int, default=50000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default=str(RESULTS / "byz_aggregate.json"))
+    a = ap.parse_args()
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    res = {"cpu": _cpu_model(), "cores": os.cpu_count(), "jax": jax.__version__, "repeats": a.repeats,
+           "uptime_start": _uptime()}
+    if a.overhead:
+        k, d = map(int, a.overhead.split("x"))
+        res["overhead"] = overhead(k, d, a.repeats, log)
+    if a.byzfl:
+        k, d = map(int, a.byzfl.split("x"))
+        res["byzfl"], res["byzfl_versions"] = versus_byzfl(k, d, a.nnm_d, a.repeats, log)
+    res["uptime_end"] = _uptime()
+    out = pathlib.Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1))
+    write_md(res, out.with_suffix(".md"))
+    print(out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,369 @@
+"""The robustness grid: configurations (rule behind defenses) x attack suite, one compile per
+configuration, resumable per cell, and the worst-case table and plot.
+
+A configuration's rounds run in one jitted `lax.fori_loop` over `lib.fl.engine.round_fn`
+(same keys and streams as `train.train_and_evaluate`, no checkpoints inside a cell); the
+update attack is a run-time `lax.switch` over the suite, so all attacks of a configuration
+share one compile. Label flipping is the identity update attack on flipped labels. A
+finished cell's JSON is skipped, so the grid resumes after an interruption; a configuration
+the rule cannot run (e.g. Krum after bucketing) is recorded "not applicable" with the named
+error.
+
+    python -m projects.byzantine_bench.grid --config configs/byzantine_bench/mnist.py \\
+        --results projects/byzantine_bench/results/mnist [--configs a,b] [--attacks a,b] [--limit N]
+    python -m projects.byzantine_bench.grid --report projects/byzantine_bench/results/mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import importlib.util
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ml_collections import ConfigDict
+
+from lib import config as config_lib
+from lib.fl import aggregate, attacks, engine, runner, tasks
+from projects.byzantine_bench import train
+
+# the attack suite: label -> (lib.fl.attacks name, parameters); alie's n, f come from the config
+SUITE = {
+    "none": ("none", {}),
+    "label_flip": ("label_flip", {}),
+    "sign_flip": ("sign_flip", {"scale": 1.0}),
+    "alie": ("alie", {}),
+    "ipm_0.1": ("ipm", {"epsilon": 0.1}),
+    "ipm_2": ("ipm", {"epsilon": 2.0}),
+    "min_max_unit": ("min_max", {"perturbation": "unit"}),
+    "min_max_std": ("min_max", {"perturbation": "std"}),
+    "min_max_sign": ("min_max", {"perturbation": "sign"}),
+    "min_sum_unit": ("min_sum", {"perturbation": "unit"}),
+    "min_sum_std": ("min_sum", {"perturbation": "std"}),
+    "min_sum_sign": ("min_sum", {"perturbation": "sign"}),
+    "fang_krum": ("fang", {"rule": "krum"}),
+    "fang_trim": ("fang", {"rule": "trimmed_mean"}),
+    "mimic": ("mimic", {}),
+}
+
+# configurations: id -> (rule, rule params, defenses). Undefended rules, then the combinations
+# the defense papers recommend: NNM before any robust rule (Allouah et al. 2023), bucketing s=2
+# before CM / RFA / CClip (Karimireddy et al. 2022; Krum and Bulyan cannot take it at 20 % of 20:
+# recorded not applicable), worker momentum with CClip (Karimireddy et al. 2021), DnC and FLTrust
+# with the mean they were published with.
+CONFIGS = {
+    "fedavg": ("fedavg", {}, ""),
+    "median": ("median", {}, ""),
+    "trimmed_mean": ("trimmed_mean", {"beta": 0.2}, ""),
+    "krum": ("krum", {}, ""),
+    "multi_krum": ("multi_krum", {}, ""),
+    "bulyan": ("bulyan", {}, ""),
+    "geometric_median": ("geometric_median", {}, ""),
+    "cclip": ("centered_clipping", {"tau": "median"}, ""),
+    "nnm+median": ("median", {}, "nnm"),
+    "nnm+trimmed_mean": ("trimmed_mean", {"beta": 0.2}, "nnm"),
+    "nnm+krum": ("krum", {}, "nnm"),
+    "nnm+multi_krum": ("multi_krum", {}, "nnm"),
+    "nnm+geometric_median": ("geometric_median", {}, "nnm"),
+    "nnm+cclip": ("centered_clipping", {"tau": "median"}, "nnm"),
+    "bucketing+median": ("median", {}, "bucketing:s=2"),
+    "bucketing+geometric_median": ("geometric_median", {}, "bucketing:s=2"),
+    "bucketing+cclip": ("centered_clipping", {"tau": "median"}, "bucketing:s=2"),
+    "bucketing+krum": ("krum", {}, "bucketing:s=2"),
+    "momentum+cclip": ("centered_clipping", {"tau": "median"}, "momentum:beta=0.5"),
+    "momentum+nnm+cclip": ("centered_clipping", {"tau": "median"}, "momentum:beta=0.5+nnm"),
+    "momentum+bucketing+cclip": ("centered_clipping", {"tau": "median"}, "momentum:beta=0.5+bucketing:s=2"),
+    "dnc": ("fedavg", {}, "dnc:c=1.0,iterations=1,sub_dim=10000"),
+    "fltrust": ("fedavg", {}, "fltrust"),
+    "nnm+bulyan": ("bulyan", {}, "nnm"),
+}
+
+
+def cell_config(base, config_id: str, attack_label: str, fraction: float):
+    rule, rp, defenses = CONFIGS[config_id]
+    name, ap = SUITE[attack_label]
+    c = copy.deepcopy(base)
+    c.aggregator, c.defenses = rule, defenses
+    c.rule_params = ConfigDict(dict(rp), type_safe=False) if rp else ConfigDict(
+        {}, type_safe=False)
+    c.attack = name
+    c.attack_params = ConfigDict(dict(ap), type_safe=False)
+    c.byzantine_fraction = 0.0 if name == "none" else float(fraction)
+    return c
+
+
+def switch_attack(labels, config):
+    """One update attack choosing SUITE[labels[attack_id]] at run time (0: identity)."""
+    branches = [lambda u, m, k: u]
+    for lab in labels:
+        name, _ = SUITE[lab]
+        if name in ("none", "label_flip"):
+            continue
+        c = copy.deepcopy(config)
+        c.attack, c.attack_params = name, ConfigDict(dict(SUITE[lab][1]), type_safe=False)
+        kw = train.attack_params(c)
+        if name == "alie":
+            kw = {"z": attacks.alie_z(kw["n"], kw["f"])}
+        branches.append(functools.partial(attacks.get_attack(name), **kw))
+
+    def attack(updates, byz_mask, key, *, attack_id):
+        return jax.lax.switch(attack_id, [functools.partial(b, updates, byz_mask, key) for b in branches])
+
+    ids, i = {}, 1
+    for lab in labels:
+        if SUITE[lab][0] in ("none", "label_flip"):
+            ids[lab] = 0
+        else:
+            ids[lab], i = i, i + 1
+    return attack, ids
+
+
+class Runner:
+    """Loads the task once; `run_config(config_id, labels)` runs a configuration's cells."""
+
+    def __init__(self, base, fraction: float):
+        tasks.validate(base)
+        self.base, self.fraction = base, fraction
+        self.task = tasks.load_task(base)
+        self.eval = tasks.make_eval(self.task, base.eval_batch_size)
+        self.compiles = 0
+
+    def loop_for(self, config_id, labels):
+        c = cell_config(self.base, config_id, "alie", self.fraction)
+        for lab in labels:  # named errors (rule, defenses, knowledge) before compile
+            train.validate(cell_config(self.base, config_id, lab, self.fraction))
+        byz = train.byzantine_mask(c)
+        attack, ids = switch_attack(labels, c)
+        sim = train.build(c, self.task, byz, attack="sign_flip", attack_kw={})
+        sim = sim._replace(attack=attack, stop_on_nonfinite=False)
+        total = int(c.total)
+
+        @jax.jit
+        def loop(state, data, hp, byz, attack_id):
+            one = engine.round_fn(sim._replace(byzantine=byz, attack_params={"attack_id": attack_id}))
+
+            def body(_, carry):
+                st, first_bad = carry
+                st, m = one(st, data, hp)
+                hit = (first_bad < 0) & (m["first_nonfinite_client"] >= 0)
+                return st, jnp.where(hit, m["round"], first_bad)
+
+            st, first_bad = jax.lax.fori_loop(0, total, body, (state, jnp.int32(-1)))
+            finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(l)) for l in jax.tree.leaves(st["params"])]))
+            return st, first_bad, finite
+
+        self.compiles += 1
+        return sim, loop, ids, byz
+
+    def run_cell(self, sim, loop, ids, byz, config_id, label) -> dict:
+        c = cell_config(self.base, config_id, label, self.fraction)
+        name = SUITE[label][0]
+        data = self.task.data
+        if name == "label_flip":
+            data = train.flip_client_labels(data, byz, self.task.num_classes)
+        upd_byz = byz if name not in ("none", "label_flip") else np.zeros_like(byz)
+        state = engine.put_state(sim, engine.init(sim, self.task.params, seed=c.seed))
+        st, first_bad, finite = loop(state, engine.put_data(sim, data), runner.hparams(c), jnp.asarray(upd_byz),
+                                     jnp.int32(ids[label]))
+        out = {"step": int(st["step"]), "byzantine_clients": int(byz.sum()) if name != "none" else 0}
+        if not aggregate.is_robust(c.aggregator) and int(first_bad) >= 0:
+            out.update(status="diverged", reason=f"round {int(first_bad)}: a non-finite client update")
+        elif not bool(finite):
+            out.update(status="diverged", reason="final parameters are not finite")
+        else:
+            out.update(status="ok", **self.eval(st["params"]))
+        return out
+
+
+def _cell_path(results, config_id, label, fraction, seed):
+    return os.path.join(results, config_id, f"{label}_{fraction:g}_s{seed}.json")
+
+
+def _record(base, config_id, label, fraction, config_path, extra):
+    rule, rp, defenses = CONFIGS[config_id]
+    name, ap = SUITE[label]
+    return {"config": config_id, "rule": rule, "rule_params": rp, "defenses": defenses or "none",
+            "attack": label, "attack_name": name, "attack_params": ap,
+            "byzantine_fraction": 0.0 if name == "none" else fraction, "dataset": base.dataset,
+            "num_clients": base.num_clients, "rounds": int(base.total), "seed": int(base.seed),
+            "model": f"{base.model.name} {list(base.model.hidden)}",
+            "local": f"{base.local.num_steps} x SGD(batch {base.local.batch_size}, lr {base.local.lr})",
+            "config_file": config_path, "driver": "projects/byzantine_bench/grid.py", **extra}
+
+
+def run_grid(args) -> int:
+    spec = importlib.util.spec_from_file_location("grid_config", args.config)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    base = mod.get_config()
+    for kv in args.set or []:
+        k, v = kv.split("=", 1)
+        base[k] = type(base[k])(v) if not isinstance(base[k], str) else v
+    fraction = float(args.fraction)
+    config_ids = args.configs.split(",") if args.configs else list(CONFIGS)
+    labels = args.attacks.split(",") if args.attacks else list(SUITE)
+    runner_ = None
+    done = 0
+    for cid in config_ids:
+        todo = [lab for lab in labels
+                if not os.path.exists(_cell_path(args.results, cid, lab, fraction, base.seed))]
+        if not todo:
+            continue
+        try:
+            for lab in todo:
+                train.validate(cell_config(base, cid, lab, fraction))
+        except (aggregate.AggregatorConfigError, attacks.AttackConfigError) as e:
+            for lab in todo:
+                _write(args.results, cid, lab, fraction, base.seed,
+                       _record(base, cid, lab, fraction, args.config,
+                               {"status": "not applicable", "reason": f"{type(e).__name__}: {e}"}))
+            continue
+        runner_ = runner_ or Runner(base, fraction)
+        t0, c0 = time.time(), time.process_time()
+        sim, loop, ids, byz = runner_.loop_for(cid, labels)
+        first = True
+        for lab in todo:
+            if args.limit and done >= args.limit:
+                return done
+            t, ct = time.time(), time.process_time()
+            res = runner_.run_cell(sim, loop, ids, byz, cid, lab)
+            res.update(wall_time_s=round(time.time() - (t0 if first else t), 2),
+                       cpu_time_s=round(time.process_time() - (c0 if first else ct), 2), includes_compile=first)
+            first = False
+            _write(args.results, cid, lab, fraction, base.seed, _record(base, cid, lab, fraction, args.config, res))
+            print(f"{cid:28s} {lab:14s} {res.get('status')} acc={res.get('test_accuracy', float('nan')):.4f} "
+                  f"({res['wall_time_s']} s)", flush=True)
+            done += 1
+    return done
+
+
+def _write(results, cid, lab, fraction, seed, rec):
+    path = _cell_path(results, cid, lab, fraction, seed)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(rec, f, indent=1)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def load_rows(results):
+    rows = []
+    for root, _, files in os.walk(results):
+        for fn in files:
+            if fn.endswith(".json") and fn not in ("summary.json",):
+                with open(os.path.join(root, fn)) as f:
+                    r = json.load(f)
+                r["grid_fraction"] = float(fn[:-5].rsplit("_s", 1)[0].rsplit("_", 1)[1])  # <label>_<fraction>_s<seed>
+                rows.append(r)
+    return rows
+
+
+def summarize(rows):
+    """Per configuration: clean accuracy, worst accuracy over the attacks run, which attack,
+    the attacks counted, worst / clean. Diverged cells count as accuracy 0."""
+    by = {}
+    for r in rows:
+        by.setdefault((r["config"], r["grid_fraction"]), []).append(r)
+    out = []
+    for cid, frac in sorted(by, key=lambda t: (t[1], list(CONFIGS).index(t[0]) if t[0] in CONFIGS else 999)):
+        rs = by[(cid, frac)]
+        if all(r["status"] == "not applicable" for r in rs):
+            out.append({"config": cid, "fraction": frac, "status": "not applicable", "reason": rs[0]["reason"]})
+            continue
+        clean = [r for r in rs if r["attack"] == "none" and r["status"] == "ok"]
+        att = [r for r in rs if r["attack"] != "none"]
+        acc = lambda r: r["test_accuracy"] if r["status"] == "ok" else 0.0  # noqa: E731
+        worst = min(att, key=acc) if att else None
+        c = clean[0]["test_accuracy"] if clean else float("nan")
+        out.append({"config": cid, "fraction": frac, "status": "ok", "clean": c, "worst": acc(worst) if worst else float("nan"),
+                    "worst_attack": worst["attack"] if worst else "", "attacks": len(att),
+                    "ratio": acc(worst) / c if worst and clean else float("nan"),
+                    "per_attack": {r["attack"]: acc(r) for r in att}})
+    return out
+
+
+def report(results, plot=True) -> str:
+    rows = load_rows(results)
+    s = summarize(rows)
+    ok = [r for r in rows if r["status"] != "not applicable"]
+    meta = ok[0] if ok else rows[0]
+    fracs = sorted({x["fraction"] for x in s})
+    lines = [f"{meta['dataset']}, {meta['num_clients']} clients, {meta['rounds']} rounds, seed {meta['seed']} "
+             f"(one seed), {meta['model']}, {meta['local']}. Worst case over the attacks run; clean = no attack.", ""]
+    labs = [lab for lab in SUITE if lab != "none"]
+    for fr in fracs:
+        sf = [x for x in s if x["fraction"] == fr]
+        lines += [f"### {int(round(100 * fr))} % Byzantine", "",
+                  "| configuration | clean acc | worst acc | worst / clean | worst attack | attacks |",
+                  "|---|---|---|---|---|---|"]
+        for r in sorted([x for x in sf if x["status"] == "ok"], key=lambda x: -x["worst"]):
+            lines.append(f"| {r['config']} | {r['clean']:.4f} | {r['worst']:.4f} | {r['ratio']:.2f} | "
+                         f"{r['worst_attack']} | {r['attacks']} |")
+        for r in [x for x in sf if x["status"] != "ok"]:
+            lines.append(f"| {r['config']} | n/a | n/a | n/a | {r['reason'].split(': ', 1)[-1][:70]} | 0 |")
+        lines += ["", f"Per attack ({int(round(100 * fr))} %):", "",
+                  "| configuration | " + " | ".join(labs) + " |", "|---" * (len(labs) + 1) + "|"]
+        for r in [x for x in sf if x["status"] == "ok"]:
+            lines.append(f"| {r['config']} | " + " | ".join(
+                f"{r['per_attack'][lab]:.2f}" if lab in r["per_attack"] else "-" for lab in labs) + " |")
+        lines.append("")
+    cpu = sum(r.get("cpu_time_s", 0) for r in ok)
+    wall = sum(r.get("wall_time_s", 0) for r in ok)
+    lines += [f"{len(ok)} cells, {cpu / 60:.1f} CPU minutes and {wall / 60:.1f} wall minutes in all "
+              "(compiles included; 2-core CPU shared with other jobs)."]
+    md = "\n".join(lines) + "\n"
+    with open(os.path.join(results, "table.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(results, "summary.json"), "w") as f:
+        json.dump(s, f, indent=1)
+    if plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        for fr in fracs:
+            good = sorted([x for x in s if x["status"] == "ok" and x["fraction"] == fr], key=lambda x: -x["worst"])
+            fig, ax = plt.subplots(figsize=(9, 0.3 * len(good) + 1.3))
+            y = np.arange(len(good))
+            ax.barh(y - 0.2, [g["clean"] for g in good], 0.4, label="clean")
+            ax.barh(y + 0.2, [g["worst"] for g in good], 0.4, label="worst case over attacks")
+            ax.set_yticks(y, [g["config"] for g in good])
+            ax.invert_yaxis()
+            ax.set_xlabel("test accuracy")
+            ax.set_title(f"{meta['dataset']}: clean vs worst case, {int(round(100 * fr))} % Byzantine")
+            ax.legend(loc="lower left")
+            fig.tight_layout()
+            fig.savefig(os.path.join(results, f"worst_case_{int(round(100 * fr))}.png"), dpi=100)
+            plt.close(fig)
+    return md
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--config")
+    p.add_argument("--results")
+    p.add_argument("--configs", default="")
+    p.add_argument("--attacks", default="")
+    p.add_argument("--fraction", default="0.2")
+    p.add_argument("--set", action="append")
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--report")
+    a = p.parse_args(argv)
+    if a.report:
+        print(report(a.report))
+        return
+    n = run_grid(a)
+    print(f"{n} cells run")
+
+
+if __name__ == "__main__":
+    main()
