@@ -91,8 +91,9 @@ def markdown(res: dict) -> str:
         cells = [f"{1e3 * row['plain']['median_s']:.1f}"]
         cells += [f"{1e3 * row[v]['median_s']:.1f} ({row[v]['vs_plain']:.2f}x)" for v in list(VARIANTS)[1:]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Target: a masked round <= 1.2x the plain round. The aggregation-alone rows show the masking "
-              "work itself (K(K-1)/2 mask streams of D words per round; per group with groups)."]
+    lines += ["", "Target: a masked round <= 1.2x the plain round. The aggregation-alone row shows the masking "
+              "work itself against a plain weighted mean: fixed-point encoding plus 2 x neighbours mask streams "
+              "of D words per client (default neighbours = 2)."]
     return "\n".join(lines) + "\n"
 
 
