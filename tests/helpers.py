@@ -52,3 +52,26 @@ def metric_rows(workdir, drop=("steps_per_sec", "examples_per_sec")):
     from lib.metrics import read_jsonl
 
     return [{k: v for k, v in r.items() if k not in drop} for r in read_jsonl(os.path.join(str(workdir), "metrics.jsonl"))]
+
+
+def run_killed_after_checkpoint(project: str, config: str, workdir, step: int, *overrides: str, timeout=600):
+    """Runs a project's main in a subprocess that SIGKILLs itself right after the checkpoint of
+    `step` is on disk (a preemption without warning); returns the finished process."""
+    script = f"""
+import os, signal, sys
+from lib import checkpoint as ck
+_save = ck.Checkpointer.maybe_save
+def save_then_die(self, step, state):
+    saved = _save(self, step, state)
+    if step == {int(step)}:
+        self.wait()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return saved
+ck.Checkpointer.maybe_save = save_then_die
+from lib import app
+from projects.{project} import train
+sys.argv = ["main"] + sys.argv[1:]
+app.run(train.train_and_evaluate)
+"""
+    return subprocess.run([sys.executable, "-c", script, f"--config={config}", f"--workdir={workdir}", *overrides],
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout)

@@ -113,3 +113,25 @@ def test_more_nodes_than_samples(tmp_path):
     with pytest.raises(engine.TooManyNodesError, match="num_nodes=60008"):
         train.train_and_evaluate(_config(dataset="mnist", partition="iid", num_nodes=60008),
                                  str(tmp_path))
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_on_the_nodes_mesh_is_bit_exact(tmp_path):
+    """kill -9 right after the round-4 checkpoint, rerun the same command: same state and metrics
+    as an uninterrupted run (8 nodes over the 8-device `nodes` mesh)."""
+    import json
+    import signal
+
+    from tests.helpers import run_killed_after_checkpoint, run_main
+
+    cfg, args = "configs/qgm/default.py", ["--config.total=8", "--config.checkpoint_every=4", "--config.log_every=2",
+                                           "--config.eval_every=4", "--config.num_nodes=8"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_main("qgm", cfg, a, *args)
+    killed = run_killed_after_checkpoint("qgm", cfg, b, 4, *args)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    run_main("qgm", cfg, b, *args)
+    assert json.load(open(b / "final_metrics.json"))["resumed_from"] == 4
+    assert_trees_equal(load_checkpoint(a, 8), load_checkpoint(b, 8))
+    after = lambda rows: [r for r in rows if r["step"] > 4]  # noqa: E731
+    assert after(metric_rows(a)) == after(metric_rows(b)) and after(metric_rows(a))
