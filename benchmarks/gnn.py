@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib import autotune, native
+from lib import autotune
 
 from lib.graph import build_adjacency, ops, spmm
 from lib.graph.synthetic import random_graph

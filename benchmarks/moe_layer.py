@@ -37,7 +37,6 @@ import jax.numpy as jnp  # noqa: E402
 from lib import autotune  # noqa: E402
 from lib.moe import dispatch as D  # noqa: E402
 from lib.moe import layer as L  # noqa: E402
-from lib.moe import routers as R  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parent / "results"
 

@@ -26,7 +26,7 @@ own models. A node whose local update or loss is NaN/inf stops the run with
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp

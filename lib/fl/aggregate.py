@@ -35,7 +35,6 @@ secure aggregation (lib.fl.secagg).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Any, Callable
 
@@ -734,7 +733,6 @@ def _combine_rows(x, m, bad):
 
 def _unflatten_rows(x, like):
     leaves, treedef = jax.tree.flatten(like)
-    k = x.shape[0]
     out, o = [], 0
     for l in leaves:
         z = math.prod(l.shape[1:])

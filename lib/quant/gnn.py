@@ -11,7 +11,7 @@ weights A (XW) quantizing XW quantizes every message up to the edge scale). With
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import flax.linen as nn
 import jax

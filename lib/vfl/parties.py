@@ -25,7 +25,6 @@ stale messages.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Callable, Sequence
 
 import jax

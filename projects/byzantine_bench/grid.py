@@ -30,7 +30,6 @@ import numpy as np
 
 from ml_collections import ConfigDict
 
-from lib import config as config_lib
 from lib.fl import aggregate, attacks, engine, runner, tasks
 from projects.byzantine_bench import train
 

@@ -17,7 +17,6 @@ wire); evaluation reports test AUC against virtual time and bytes sent.
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp

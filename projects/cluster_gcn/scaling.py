@@ -20,7 +20,6 @@ import statistics
 import time
 
 import jax
-import numpy as np
 
 from configs.cluster_gcn import scaling as scaling_cfg
 from projects.cluster_gcn import train

@@ -46,7 +46,6 @@ def local_update(loss_fn, cfg: client_lib.LocalConfig, anchor_prob: float, mesh)
     'miner': 1.0 / 0.0}; client state {'b': b_i}."""
     if mesh.devices.flat[0].platform == "cpu":  # same speed choice as the engine's default update
         loss_fn = cpu_conv.canonical_conv_grads(loss_fn)
-    b = cfg.batch_size
 
     def update(params, pool, client, cstate, key, hparams):
         index, n = client["index"], client["num_samples"]

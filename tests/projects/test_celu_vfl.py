@@ -3,15 +3,12 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, assert_trees_equal, load_checkpoint, metric_rows, run_main
+from tests.helpers import assert_trees_equal, load_checkpoint, metric_rows, run_killed_after_checkpoint, run_main
 
 CFG = "configs/celu_vfl/default.py"
 
@@ -69,22 +66,6 @@ def test_smoke_and_resume_is_bit_exact_with_the_workset(tmp_path):
     assert after(metric_rows(a)) == after(metric_rows(b)) and after(metric_rows(a))
 
 
-_KILL_AT_6 = """
-import os, signal, sys
-from lib import checkpoint as ck
-_save = ck.Checkpointer.maybe_save
-def save_then_die(self, step, state):
-    saved = _save(self, step, state)
-    if step == 6:
-        self.wait()
-        os.kill(os.getpid(), signal.SIGKILL)
-    return saved
-ck.Checkpointer.maybe_save = save_then_die
-from lib import app
-from projects.celu_vfl import train
-sys.argv = ["main"] + sys.argv[1:]
-app.run(train.train_and_evaluate)
-"""
 
 
 @pytest.mark.slow
@@ -92,8 +73,7 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path):
     args = ["--config.total=12", "--config.checkpoint_every=3", "--config.eval_every=6", "--config.log_every=3"]
     a, b = tmp_path / "a", tmp_path / "b"
     run_main("celu_vfl", CFG, a, *args)
-    killed = subprocess.run([sys.executable, "-c", _KILL_AT_6, f"--config={CFG}", f"--workdir={b}", *args],
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    killed = run_killed_after_checkpoint("celu_vfl", CFG, b, 6, *args)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     run_main("celu_vfl", CFG, b, *args)
     assert json.load(open(b / "final_metrics.json"))["resumed_from"] == 6

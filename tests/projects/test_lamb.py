@@ -13,7 +13,7 @@ import pytest
 
 from lib.config import ConfigError
 from lib.data.common import DataError, MissingDataError
-from tests.helpers import REPO, assert_trees_equal, load_checkpoint, metric_rows, run_main
+from tests.helpers import REPO, assert_trees_equal, load_checkpoint, metric_rows, run_killed_after_checkpoint, run_main
 
 CFG = "configs/lamb/default.py"
 SHORT = ["--config.total=20", "--config.checkpoint_every=5", "--config.log_every=1", "--config.eval_every=5",
@@ -43,30 +43,13 @@ def test_smoke_data_parallel_on_8_devices(tmp_path):
     assert os.path.exists(tmp_path / "checkpoints" / "30")
 
 
-_KILL_AFTER_10 = """
-import os, signal, sys
-from lib import checkpoint as ck
-_save = ck.Checkpointer.maybe_save
-def save_then_die(self, step, state):
-    saved = _save(self, step, state)
-    if step == 10:
-        self.wait()
-        os.kill(os.getpid(), signal.SIGKILL)
-    return saved
-ck.Checkpointer.maybe_save = save_then_die
-from lib import app
-from projects.lamb import train
-sys.argv = ["main"] + sys.argv[1:]
-app.run(train.train_and_evaluate)
-"""
 
 
 @pytest.mark.slow
 def test_resume_after_sigkill_is_bit_exact(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     run_main("lamb", CFG, a, *SHORT)
-    killed = subprocess.run([sys.executable, "-c", _KILL_AFTER_10, f"--config={CFG}", f"--workdir={b}", *SHORT],
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    killed = run_killed_after_checkpoint("lamb", CFG, b, 10, *SHORT)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not os.path.exists(b / "final_metrics.json")
     resumed = run_main("lamb", CFG, b, *SHORT)
