@@ -8,12 +8,15 @@ server.{optimizer, lr, momentum, b1, b2, tau}, aggregator, capacity, mesh, total
 
 from __future__ import annotations
 
+import math
+
 import jax
 import numpy as np
 
 from lib import config as config_lib
 from lib import mesh as mesh_lib
 from lib import train as train_lib
+from lib.fl import aggregate
 from lib.fl import client as client_lib
 from lib.fl import engine
 from lib.fl import participation as part_lib
@@ -34,6 +37,29 @@ def participation(config, label_counts) -> part_lib.Participation:
     return part_lib.make(name, n, clients_per_round=config.get("clients_per_round", 0), probs=probs,
                          period=config.get("cyclic_period", 100),
                          max_to_active=config.get("markov_max_to_active", 0.05))
+
+
+def byzantine_per_round(config) -> tuple[int, int]:
+    """(clients per round n, Byzantine clients per round f) a robust rule is set up for
+    (config.clients_per_round or num_clients, byzantine_fraction)."""
+    n = config.clients_per_round or config.num_clients
+    return n, int(math.ceil(config.byzantine_fraction * n - 1e-9))
+
+
+def attack_params(config) -> dict:
+    """config.attack_params, with ALIE's (n, f) filled in from the round when its z is not given."""
+    p = dict(config.attack_params)
+    if config.attack == "alie" and p.get("z") is None:
+        n, f = byzantine_per_round(config)
+        p.setdefault("n", n)
+        p.setdefault("f", max(f, 1))
+    return p
+
+
+def rule_params(config) -> dict:
+    """config.rule_params, with the rule's f (when it takes one) set to the Byzantine clients per round."""
+    _, f = byzantine_per_round(config)
+    return aggregate.rule_params(config.aggregator, f=f, **dict(config.rule_params))
 
 
 def local_config(config) -> client_lib.LocalConfig:

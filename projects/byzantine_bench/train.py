@@ -8,8 +8,6 @@ seed) and label flipping (applied to their data before training).
 
 from __future__ import annotations
 
-import math
-
 import jax
 import numpy as np
 
@@ -45,24 +43,8 @@ def parse_defenses(spec: str) -> list[tuple[str, dict]]:
     return out
 
 
-def per_round(config) -> tuple[int, int]:
-    """(clients per round n, Byzantine clients per round f) the rule is set up for."""
-    n = config.clients_per_round or config.num_clients
-    return n, int(math.ceil(config.byzantine_fraction * n - 1e-9))
-
-
-def attack_params(config) -> dict:
-    p = dict(config.attack_params)
-    if config.attack == "alie" and p.get("z") is None:
-        n, f = per_round(config)
-        p.setdefault("n", n)
-        p.setdefault("f", max(f, 1))
-    return p
-
-
-def rule_params(config) -> dict:
-    _, f = per_round(config)
-    return aggregate.rule_params(config.aggregator, f=f, **dict(config.rule_params))
+# the threat model's config keys, shared with every robustness project
+per_round, attack_params, rule_params = runner.byzantine_per_round, runner.attack_params, runner.rule_params
 
 
 def validate(config) -> None:

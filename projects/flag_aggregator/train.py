@@ -23,25 +23,8 @@ def byzantine_count(config) -> int:
     return int(math.floor(config.byzantine_fraction * config.num_clients + 1e-9))
 
 
-def per_round(config) -> tuple[int, int]:
-    """(clients per round n, Byzantine clients per round f) that the rule is set up for."""
-    n = config.clients_per_round or config.num_clients
-    f = int(math.ceil(config.byzantine_fraction * n - 1e-9))
-    return n, f
-
-
-def attack_params(config) -> dict:
-    p = dict(config.attack_params)
-    if config.attack == "alie" and "z" not in p:
-        n, f = per_round(config)
-        p.setdefault("n", n)
-        p.setdefault("f", max(f, 1))
-    return p
-
-
-def rule_params(config) -> dict:
-    _, f = per_round(config)
-    return aggregate.rule_params(config.aggregator, f=f, **dict(config.rule_params))
+# the threat model's config keys, shared with every robustness project
+per_round, attack_params, rule_params = runner.byzantine_per_round, runner.attack_params, runner.rule_params
 
 
 def validate(config) -> None:
