@@ -98,11 +98,12 @@ def _timed_compile(fn, *args):
     return compiled, time.perf_counter() - t
 
 
-def ours(x, y, parts, params, loss_fn, client_batch):
+def ours(x, y, parts, params, loss_fn, client_batch, **build_kw):
+    """One engine round (FedAvg unless `build_kw` says otherwise: aggregator, rule_params, ...)."""
     n = len(parts)
     sim = engine.build(loss_fn=loss_fn, local=client_lib.LocalConfig(BATCH, "epochs", num_epochs=EPOCHS),
                        participation=participation.uniform(n, n), server_opt=server.make("sgd", 1.0),
-                       capacity=n, mesh=engine.clients_mesh(), client_batch=client_batch)
+                       capacity=n, mesh=engine.clients_mesh(), client_batch=client_batch, **build_kw)
     data = engine.put_data(sim, client_lib.pack_clients(x, y, parts, BATCH))
     state = engine.put_state(sim, engine.init(sim, params, seed=0))
     hp = {"lr": LR}

@@ -30,29 +30,12 @@ import numpy as np  # noqa: E402
 
 from benchmarks import fl_round as fr  # noqa: E402
 from lib.autotune import cpu_model  # noqa: E402
-from lib.fl import aggregate, client as client_lib, engine, participation, server  # noqa: E402
+from lib.fl import aggregate  # noqa: E402
 
 VARIANTS = {"plain": ("fedavg", {}),
             "secure_flat": ("secure_fedavg", {}),
             "secure_4_groups": ("secure_fedavg", {"groups": 4}),
             "secure_2_dropouts": ("secure_fedavg", {"dropouts": 2})}
-
-
-def round_runner(x, y, parts, params, loss_fn, aggregator, rule_params):
-    n = len(parts)
-    sim = engine.build(loss_fn=loss_fn, local=client_lib.LocalConfig(fr.BATCH, "epochs", num_epochs=fr.EPOCHS),
-                       participation=participation.uniform(n, n), server_opt=server.make("sgd", 1.0),
-                       capacity=n, mesh=engine.clients_mesh(), aggregator=aggregator, rule_params=rule_params)
-    data = engine.put_data(sim, client_lib.pack_clients(x, y, parts, fr.BATCH))
-    state = engine.put_state(sim, engine.init(sim, params, seed=0))
-    step = jax.jit(engine.round_fn(sim))
-    hp = {"lr": fr.LR}
-    jax.block_until_ready(step(state, data, hp))  # compile + warm-up
-
-    def run():
-        jax.block_until_ready(step(state, data, hp)[0]["params"])
-
-    return run
 
 
 def interleaved(runners: dict, repeats: int) -> dict:
@@ -109,7 +92,10 @@ def main(argv=None):
            "load_before": os.getloadavg()[0], "rows": {}}
     for m in filter(None, a.models.split(",")):
         x, y, parts, params, loss_fn = fr.setup(m, a.clients)
-        runners = {k: round_runner(x, y, parts, params, loss_fn, rule, p) for k, (rule, p) in VARIANTS.items()}
+        runners = {k: fr.ours(x, y, parts, params, loss_fn, "auto", aggregator=rule, rule_params=p)[0]
+                   for k, (rule, p) in VARIANTS.items()}
+        for run in runners.values():  # first execution outside the timings
+            run()
         res["rows"][f"round: {m}, {a.clients} clients"] = interleaved(runners, a.repeats)
         print(m, {k: round(v["vs_plain"], 3) for k, v in res["rows"][f"round: {m}, {a.clients} clients"].items()},
               flush=True)
