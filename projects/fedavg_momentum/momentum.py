@@ -56,6 +56,14 @@ def local_update(method: str, beta: float, loss_fn, local_cfg, mesh):
     """The engine's local update with the method's direction. Deltas are {'model': x_i - x}
     plus, for SCAFFOLD, {'control': c_i' - c_i}; client state {'c': c_i} (SCAFFOLD) or ()."""
     a = beta if uses_momentum(method) else 1.0
+    if not uses_momentum(method) and not uses_control(method):  # FedAvg: nothing added to the gradient
+        plain = engine.default_local_update(loss_fn, local_cfg, mesh)
+
+        def fedavg(params, pool, client, cstate, key, hparams):
+            delta, cstate, m = plain(params, pool, client, cstate, key, hparams)
+            return {"model": delta}, cstate, m
+
+        return fedavg
 
     def update(params, pool, client, cstate, key, hparams):
         sent = hparams["broadcast"]
