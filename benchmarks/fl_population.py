@@ -68,7 +68,7 @@ def make_run(n: int, cohort: int):
                      "valid": jnp.ones(sim.capacity, bool), "byzantine": jnp.zeros(sim.capacity, bool),
                      "clients": population.gather_states(st["clients"], feeder._prepare(0)["ids"])}
         dev = {k: v for k, v in st.items() if k != "clients"}
-        ma = jax.jit(engine.cohort_round_fn(sim)).lower(dev, cohort_in, {"lr": 0.05}).compile().memory_analysis()
+        ma = engine.jit(sim, engine.cohort_round_fn(sim)).lower(dev, cohort_in, {"lr": 0.05}).compile().memory_analysis()
         return {"argument_bytes": ma.argument_size_in_bytes, "output_bytes": ma.output_size_in_bytes,
                 "temp_bytes": ma.temp_size_in_bytes}
 

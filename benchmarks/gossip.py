@@ -48,6 +48,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from lib import loop_jit  # noqa: E402
 from lib.dl import engine, gossip as gossip_lib, topology as topo_lib  # noqa: E402
 from lib.fl import client as client_lib  # noqa: E402
 from lib.models.mlp import MLP  # noqa: E402
@@ -96,7 +97,7 @@ def ours(x, y, parts, params, loss_fn, w, node_batch):
     data = engine.put_data(eng, client_lib.pack_clients(x, y, parts, BATCH))
     state = {"s": engine.place(eng, engine.init(eng, params, seed=0))}
     hp = {"lr": jnp.float32(LR)}
-    fn = jax.jit(engine.round_fn(eng))
+    fn = loop_jit.jit(engine.round_fn(eng), eng.mesh.devices.flat[0].platform)
     t = time.perf_counter()
     compiled = fn.lower(state["s"], data, hp).compile()
     compile_s = time.perf_counter() - t

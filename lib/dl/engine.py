@@ -37,6 +37,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from lib import config as config_lib
 from lib import mesh as mesh_lib
+from lib import loop_jit
 from lib import train as train_lib
 from lib.config import ConfigError
 from lib.dl import gossip as gossip_lib
@@ -348,7 +349,7 @@ def run(config, workdir: str, eng: Engine, data: client_lib.ClientData, params, 
     total = config_lib.steps(config, "total")
     data = put_data(eng, data)
     state = place(eng, init(eng, params, config.seed))
-    round_jit = jax.jit(round_fn(eng))
+    round_jit = loop_jit.jit(round_fn(eng), eng.mesh.devices.flat[0].platform)
     one_node = params  # what a node gossips: its model
 
     def step_fn(st, _):

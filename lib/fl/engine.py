@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
-from lib import cpu_conv
+from lib import cpu_conv, loop_jit
 from lib.config import ConfigError
 from lib.errors import NonFiniteError, TesseraError
 from lib.fl import aggregate, attacks
@@ -252,6 +252,12 @@ def _platform(mesh: Mesh) -> str:
     return mesh.devices.flat[0].platform
 
 
+def jit(sim: Simulation, fn, **jit_kwargs):
+    """jax.jit for a round (or a loop of rounds) of `sim`, with the platform's compiler
+    options for loop-heavy programs (lib/loop_jit.py)."""
+    return loop_jit.jit(fn, _platform(sim.mesh), **jit_kwargs)
+
+
 def resolve_client_batch(sim: Simulation) -> int | None:
     """The clients trained at once per device (None = all, vmapped); see `build`."""
     if sim.client_batch != "auto":
@@ -448,7 +454,7 @@ def run(sim: Simulation, state, data, hparams_fn, num_rounds: int, step=None, on
     hparams_fn(round) -> dict of traced hparams; on_round(state, metrics) is called after the
     checks, so a checkpoint saved there never holds a poisoned state.
     """
-    step = step or jax.jit(round_fn(sim))
+    step = step or jit(sim, round_fn(sim))
     state = put_state(sim, state)
     while int(state["step"]) < num_rounds:
         new_state, metrics = step(state, data, hparams_fn(int(state["step"])))

@@ -99,7 +99,7 @@ def run(config, workdir: str, sim: engine.Simulation, data, state, eval_fn, desc
     total = config_lib.steps(config, "total")
     hp = hparams(config)
     data = engine.put_data(sim, data)
-    round_jit = jax.jit(engine.round_fn(sim))
+    round_jit = engine.jit(sim, engine.round_fn(sim))
 
     def step_fn(st, _):
         st = engine.put_state(sim, st)  # a restored checkpoint arrives on one device
@@ -121,7 +121,7 @@ def population_step(sim: engine.Simulation, hp: dict, byzantine=None):
 
     from lib.fl import population as pop_lib
 
-    round_jit = jax.jit(engine.cohort_round_fn(sim))
+    round_jit = engine.jit(sim, engine.cohort_round_fn(sim))
     rep = NamedSharding(sim.mesh, P())
 
     def step_fn(st, cohort):

@@ -144,7 +144,7 @@ class Runner:
         sim = sim._replace(attack=attack, stop_on_nonfinite=False)
         total = int(c.total)
 
-        @jax.jit
+        @functools.partial(engine.jit, sim)
         def loop(state, data, hp, byz, attack_id):
             one = engine.round_fn(sim._replace(byzantine=byz, attack_params={"attack_id": attack_id}))
 

@@ -144,7 +144,7 @@ class Runner:
                              rule_params={"rule_id": jnp.int32(0)})
         total = int(c.total)
 
-        @jax.jit
+        @functools.partial(engine.jit, sim0)
         def loop(state, data, hp, byz, aargs, rule_id):
             one = engine.round_fn(sim0._replace(byzantine=byz, attack_params=aargs,
                                                 rule_params={"rule_id": rule_id}))
