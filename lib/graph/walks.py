@@ -17,8 +17,11 @@ returns its node sequence [length+1] and a mask that is False after the walk sto
   in t's sorted row.
 
 A walk at a node without out-neighbours stops there (mask False from then on). Randomness
-is `fold_in(fold_in(key, walker), step)`: a walker's path does not depend on how many
-other walkers run with it. Bad input (no edges, starting at an isolated node, alpha
+is a counter-based hash: the uniform number of (walker, step, draw) is murmur3's 32-bit
+finaliser chained over a seed taken from the JAX key, the walker's index, the step and the
+draw (a few integer ops instead of a Threefry key derivation per walker and step, which
+dominated the kernel on CPU). A walker's path therefore does not depend on how many other
+walkers run with it, and the same key gives the same walks on every backend. Bad input (no edges, starting at an isolated node, alpha
 outside (0, 1), p or q <= 0) raises `WalkError` before compiling.
 """
 from __future__ import annotations
@@ -125,15 +128,39 @@ def check_length(length) -> int:
 # ----------------------------------------------------------------------------- kernels
 
 
-def _uniform_next(csr: CSR, key, u):
+def _fmix(x):
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x85EBCA6B)
+    x = x ^ (x >> 13)
+    x = x * jnp.uint32(0xC2B2AE35)
+    return x ^ (x >> 16)
+
+
+def _stream(seed, walker):
+    """Per-walker stream id (uint32)."""
+    return _fmix(seed ^ _fmix(walker.astype(jnp.uint32) + jnp.uint32(0x9E3779B9)))
+
+
+def _uniform01(stream, step, draw=0):
+    """Uniform in [0, 1) for (stream, step, draw): 24 random bits."""
+    x = _fmix(stream ^ (jnp.asarray(step).astype(jnp.uint32) * jnp.uint32(0x27D4EB2F) + jnp.uint32(0x165667B1)))
+    x = _fmix(x ^ (jnp.asarray(draw).astype(jnp.uint32) * jnp.uint32(0x9E3779B1) + jnp.uint32(0x7F4A7C15)))
+    return (x >> 8).astype(jnp.float32) * jnp.float32(1.0 / (1 << 24))
+
+
+def _seed(key):
+    return jax.random.bits(key, (), jnp.uint32)
+
+
+def _uniform_next(csr: CSR, u01, u):
     d = csr.degree[u]
-    off = jnp.floor(jax.random.uniform(key) * d).astype(jnp.int32)
+    off = jnp.floor(u01 * d).astype(jnp.int32)
     v = csr.indices[jnp.clip(csr.indptr[u] + jnp.minimum(off, d - 1), 0, max(csr.num_edges - 1, 0))]
     return v, d > 0
 
 
-def _walk_keys(key, n):
-    return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n, dtype=jnp.uint32))
+def _walk_streams(key, n):
+    return _stream(_seed(key), jnp.arange(n, dtype=jnp.uint32))
 
 
 @functools.partial(jax.jit, static_argnames=("length",))
@@ -141,13 +168,13 @@ def _uniform(csr: CSR, starts, key, length: int):
     def one(start, k):
         def step(carry, t):
             u, alive = carry
-            v, moves = _uniform_next(csr, jax.random.fold_in(k, t), u)
+            v, moves = _uniform_next(csr, _uniform01(k, t), u)
             alive = alive & moves
             u = jnp.where(alive, v, u)
             return (u, alive), (u, alive)
         _, (nodes, mask) = jax.lax.scan(step, (start, jnp.bool_(True)), jnp.arange(length))
         return (jnp.concatenate([start[None], nodes]), jnp.concatenate([jnp.ones(1, bool), mask]))
-    return jax.vmap(one)(starts, _walk_keys(key, starts.shape[0]))
+    return jax.vmap(one)(starts, _walk_streams(key, starts.shape[0]))
 
 
 def uniform_walks(csr: CSR, starts, key, length: int):
@@ -161,16 +188,14 @@ def _restart(csr: CSR, starts, key, alpha, max_steps: int):
     def one(start, k):
         def step(carry, t):
             u, alive = carry
-            kt = jax.random.fold_in(k, t)
-            k_stop, k_move = jax.random.split(kt)
-            go = jax.random.uniform(k_stop) >= alpha
-            v, moves = _uniform_next(csr, k_move, u)
+            go = _uniform01(k, t, 0) >= alpha
+            v, moves = _uniform_next(csr, _uniform01(k, t, 1), u)
             alive = alive & go & moves
             u = jnp.where(alive, v, u)
             return (u, alive), (u, alive)
         (end, alive), (nodes, mask) = jax.lax.scan(step, (start, jnp.bool_(True)), jnp.arange(max_steps))
         return (jnp.concatenate([start[None], nodes]), jnp.concatenate([jnp.ones(1, bool), mask]), end, alive)
-    nodes, mask, ends, truncated = jax.vmap(one)(starts, _walk_keys(key, starts.shape[0]))
+    nodes, mask, ends, truncated = jax.vmap(one)(starts, _walk_streams(key, starts.shape[0]))
     return nodes, mask, ends, truncated
 
 
@@ -204,7 +229,9 @@ def _node2vec(csr: CSR, starts, key, p, q, length: int, candidates: int):
     w_max = jnp.maximum(jnp.maximum(1.0 / p, 1.0), 1.0 / q)
     last = max(csr.num_edges - 1, 0)
 
-    def second_order(k, prev, cur):
+    draws = jnp.arange(candidates, dtype=jnp.uint32)
+
+    def second_order(k, t, prev, cur):
         d = csr.degree[cur]
         base = csr.indptr[cur]
 
@@ -213,33 +240,32 @@ def _node2vec(csr: CSR, starts, key, p, q, length: int, candidates: int):
 
         def body(c):
             i, _, _ = c
-            ki = jax.random.fold_in(k, i)
-            k1, k2 = jax.random.split(ki)
-            off = jnp.floor(jax.random.uniform(k1, (candidates,)) * d).astype(jnp.int32)
+            j = i.astype(jnp.uint32) * jnp.uint32(2 * candidates)
+            off = jnp.floor(_uniform01(k, t, j + draws) * d).astype(jnp.int32)
             cand = csr.indices[jnp.clip(base + jnp.minimum(off, d - 1), 0, last)]
             adj = jax.vmap(lambda x: _is_neighbor(csr, prev, x))(cand)
             w = jnp.where(cand == prev, 1.0 / p, jnp.where(adj, 1.0, 1.0 / q))
-            ok = jax.random.uniform(k2, (candidates,)) * w_max < w
+            ok = _uniform01(k, t, j + jnp.uint32(candidates) + draws) * w_max < w
             first = jnp.argmax(ok)
             return i + 1, cand[first], ok[first]
         _, x, _ = jax.lax.while_loop(cond, body, (jnp.int32(0), cur, d == 0))
         return x, d > 0
 
     def one(start, k):
-        v1, moves = _uniform_next(csr, jax.random.fold_in(k, 0), start)
+        v1, moves = _uniform_next(csr, _uniform01(k, 0), start)
 
         def step(carry, t):
             prev, cur, alive = carry
-            x, moves = second_order(jax.random.fold_in(k, t), prev, cur)
+            x, moves = second_order(k, t, prev, cur)
             alive = alive & moves
             return (jnp.where(alive, cur, prev), jnp.where(alive, x, cur), alive), (jnp.where(alive, x, cur), alive)
         (_, _, _), (nodes, mask) = jax.lax.scan(step, (start, v1, moves), jnp.arange(1, length))
         head = jnp.stack([start, v1])
         return (jnp.concatenate([head, nodes]), jnp.concatenate([jnp.stack([jnp.bool_(True), moves]), mask]))
-    return jax.vmap(one)(starts, _walk_keys(key, starts.shape[0]))
+    return jax.vmap(one)(starts, _walk_streams(key, starts.shape[0]))
 
 
-def node2vec_walks(csr: CSR, starts, key, length: int, p: float = 1.0, q: float = 1.0, candidates: int = 4):
+def node2vec_walks(csr: CSR, starts, key, length: int, p: float = 1.0, q: float = 1.0, candidates: int = 8):
     """(nodes, mask): node2vec second-order walks with return parameter p and in-out parameter q."""
     starts = check_starts(csr, starts)
     for name, v in (("p", p), ("q", q)):
