@@ -203,3 +203,23 @@ def powerwalk_ppr(p_adj: Adjacency, f_adj: Adjacency, sources, alpha: float, hop
 def l1_error(estimate, exact) -> np.ndarray:
     """Per-source L1 error; both [B, N] (rows = sources)."""
     return np.abs(np.asarray(estimate, np.float64) - np.asarray(exact, np.float64)).sum(axis=1)
+
+
+def reference_ppr(csr: CSR, sources, alpha: float, tol: float = 1e-10) -> np.ndarray:
+    """[B, N] float64 by SciPy power iteration to L1 error `tol` (graphs too large for a solve)."""
+    import scipy.sparse as sp
+    alpha = check_alpha(alpha)
+    sources = check_sources(csr, sources)
+    n = csr.num_nodes
+    deg = np.asarray(csr.degree).astype(np.int64)
+    u = np.repeat(np.arange(n), deg)
+    v = np.asarray(csr.indices).astype(np.int64)
+    sinks = np.nonzero(deg == 0)[0]
+    w = np.concatenate([1.0 / deg[u], np.ones(sinks.size)])
+    pt = sp.csr_matrix((w, (np.concatenate([v, sinks]), np.concatenate([u, sinks]))), shape=(n, n))
+    e = np.zeros((n, sources.size))
+    e[sources, np.arange(sources.size)] = 1.0
+    x = alpha * e
+    for _ in range(iterations_for(alpha, tol)):
+        x = alpha * e + (1.0 - alpha) * (pt @ x)
+    return x.T

@@ -215,3 +215,9 @@ def test_fingerprints_converge_and_combination_beats_single_fingerprints():
     (s16, c16), (s256, c256) = errs
     assert s256 < s16 / 2.5 and c256 < c16 / 2.5  # MC error ~ 1/sqrt(R): 16x walks, 4x less error
     assert c16 < s16 * 0.8 and c256 < s256 * 0.8
+
+
+def test_reference_ppr_equals_exact():
+    csr = _csr(n=25, e=70, seed=6, directed=True)
+    src = np.array([0, 3, 7])
+    np.testing.assert_allclose(ppr.reference_ppr(csr, src, 0.3), ppr.exact_ppr(csr, src, 0.3), atol=1e-9)
