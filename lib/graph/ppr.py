@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .ops import Adjacency, spmm
-from .walks import CSR, WalkError, _restart, check_alpha, check_graph_has_edges, check_length
+from .walks import CSR, WalkError, _restart_ends, check_alpha, check_graph_has_edges, check_length
 
 PPRError = WalkError  # one error type for walk and PPR input (alpha, empty graph, sources)
 
@@ -170,7 +170,7 @@ def fingerprint_ends(csr: CSR, key, alpha: float, walks_per_node: int, max_steps
         raise PPRError(f"walks_per_node={walks_per_node!r} must be an integer >= 1")
     n = csr.num_nodes
     starts = jnp.tile(jnp.arange(n, dtype=jnp.int32), walks_per_node)  # walk i*N + v
-    _, _, ends, cut = _restart(csr, starts, key, jnp.float32(alpha), check_length(max_steps))
+    ends, cut = _restart_ends(csr, starts, key, jnp.float32(alpha), check_length(max_steps))
     return ends.reshape(walks_per_node, n).T, float(jnp.mean(cut))
 
 

@@ -185,6 +185,17 @@ def uniform_walks(csr: CSR, starts, key, length: int):
 
 @functools.partial(jax.jit, static_argnames=("max_steps",))
 def _restart(csr: CSR, starts, key, alpha, max_steps: int):
+    return _restart_impl(csr, starts, key, alpha, max_steps)
+
+
+@functools.partial(jax.jit, static_argnames=("max_steps",))
+def _restart_ends(csr: CSR, starts, key, alpha, max_steps: int):
+    """(end [W], truncated [W]) only: the trajectories are not kept (fingerprints)."""
+    _, _, ends, cut = _restart_impl(csr, starts, key, alpha, max_steps)
+    return ends, cut
+
+
+def _restart_impl(csr: CSR, starts, key, alpha, max_steps: int):
     def one(start, k):
         def step(carry, t):
             u, alive = carry
