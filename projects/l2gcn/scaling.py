@@ -50,8 +50,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    rows = []
-    for n in [int(x) for x in a.nodes.split(",")]:
+    path = RESULTS / "scaling.json"
+    sizes = [int(x) for x in a.nodes.split(",")]
+    rows = [r for r in (json.loads(path.read_text()) if path.exists() else []) if r["num_nodes"] not in sizes]
+    for n in sizes:
         load0 = os.getloadavg()[0]
         g = random_graph(n, 20 * n, a.features, num_classes=16, seed=0)
         adj = normalized_adjacency(g, "row")
@@ -98,7 +100,8 @@ def main():
                    machine=f"{autotune.cpu_model()}, {os.cpu_count()} cores, shared with other jobs")
         rows.append(row)
         print(json.dumps(row), flush=True)
-        (RESULTS / "scaling.json").write_text(json.dumps(rows, indent=1))
+        rows.sort(key=lambda r: r["num_nodes"])
+        path.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
