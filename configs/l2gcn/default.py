@@ -19,14 +19,14 @@ def get_config(arg=None):
                            "seed": 0})
     c.mode = "layerwise"  # layerwise (L-GCN) | full (2-layer GCN, one update per epoch)
     c.model = ConfigDict({"hidden": 16, "norm": "row"})  # row: D^-1 (A+I); sym: D^-1/2 (A+I) D^-1/2
-    c.epochs_per_layer = (10, 10)  # layerwise: epochs of each layer (its length = the number of layers)
-    c.full_epochs = 40             # full: updates (= epochs)
+    c.epochs_per_layer = (6, 6)  # layerwise: epochs of each layer (its length = the number of layers)
+    c.full_epochs = 30             # full: updates (= epochs)
     c.batch_size = 16              # layerwise: training nodes per minibatch
     c.learning_rate = 0.01
     c.weight_decay = 5e-4
     c.log_every = 10
-    c.eval_every = 20
-    c.checkpoint_every = 20
+    c.eval_every = 12
+    c.checkpoint_every = 12
     c.keep_checkpoints = 3
     c.init_from = config_dict.placeholder(str)
     return c
