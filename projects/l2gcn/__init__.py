@@ -1,0 +1,1 @@
+"""L-GCN (You et al., CVPR 2020): layer-wise GCN training on precomputed propagations vs full-batch GCN."""
