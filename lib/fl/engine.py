@@ -265,13 +265,27 @@ def resolve_client_batch(sim: Simulation) -> int | None:
     return 1 if _platform(sim.mesh) == "cpu" else None
 
 
+def _local_with_finite(local_update):
+    """local_update whose metrics also say whether the client's delta is finite: checked where
+    the delta is made, instead of one more pass over the stacked deltas of the cohort."""
+
+    def run(params, pool, client, cstate, key, hparams):
+        delta, cs, m = local_update(params, pool, client, cstate, key, hparams)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(l)) for l in jax.tree.leaves(delta)]))
+        return delta, cs, {**m, "delta_finite": finite}
+
+    return run
+
+
 def _sharded_local(sim: Simulation):
+    local_update = _local_with_finite(sim.local_update)
+
     def per_device(params, pool, clients, cstates, keys, hparams):
         cb = resolve_client_batch(sim)
         if cb is None:
-            return jax.vmap(sim.local_update, in_axes=(None, None, 0, 0, 0, None))(
+            return jax.vmap(local_update, in_axes=(None, None, 0, 0, 0, None))(
                 params, pool, clients, cstates, keys, hparams)
-        one = lambda c: sim.local_update(params, pool, c[0], c[1], c[2], hparams)  # noqa: E731
+        one = lambda c: local_update(params, pool, c[0], c[1], c[2], hparams)  # noqa: E731
         return jax.lax.map(one, (clients, cstates, keys), batch_size=None if cb == 1 else cb)
 
     c = P("clients")
@@ -288,12 +302,10 @@ def _client_hparams(sim: Simulation, state, hparams):
 def _train_and_aggregate(sim: Simulation, local, state, pool, clients, cstates, idx, valid, byz, key_r, ctx):
     """Local training of the slots idx[valid] (global client ids), attack, strategy, rule and
     server step: everything of a round after the participants are known."""
-    cap = sim.capacity
     keys = jax.vmap(lambda c: jax.random.fold_in(jax.random.fold_in(key_r, _LOCAL), c))(idx)
     deltas, new_cs, cm = local(state["params"], pool, clients, cstates, keys, _client_hparams(sim, state, ctx["hparams"]))
 
-    finite = jnp.stack([jnp.all(jnp.isfinite(l.reshape(cap, -1)), axis=1) for l in jax.tree.leaves(deltas)]).all(0)
-    bad = valid & ~finite
+    bad = valid & ~cm["delta_finite"]
     first_bad = jnp.where(bad.any(), idx[jnp.argmax(bad)], -1)
     loss_ok = valid & jnp.isfinite(cm["train_loss"])  # a robust rule's run goes on past NaN clients
 
