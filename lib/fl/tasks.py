@@ -3,7 +3,7 @@
 Shared by the FL projects so that each project's train.py holds only its method.
 Config keys read: dataset (synthetic | mnist | femnist), num_clients, partition
 (natural | iid | dirichlet | shards), dirichlet_alpha, shards_per_client, synthetic_alpha,
-synthetic_beta, seed, data_dir, model.name (mlp | small_cnn | leaf_cnn), model.hidden,
+synthetic_beta, synthetic_dim (default 60), seed, data_dir, model.name (mlp | small_cnn | leaf_cnn), model.hidden,
 model.features, local.batch_size, eval_batch_size.
 """
 
@@ -109,7 +109,8 @@ def _load(config):
     if config.dataset == "synthetic":
         from lib.data.synthetic_fl import synthetic
 
-        d = synthetic(config.synthetic_alpha, config.synthetic_beta, num_clients=n, seed=config.seed)
+        d = synthetic(config.synthetic_alpha, config.synthetic_beta, num_clients=n, seed=config.seed,
+                      dim=int(config.get("synthetic_dim", 60)))
         parts = d.parts if config.partition == "natural" else partition_lib.make(
             config.partition, d.y, n, rng, alpha=config.get("dirichlet_alpha", 0.1),
             shards_per_client=config.get("shards_per_client", 2))
