@@ -21,7 +21,7 @@ from lib import report
 HERE = os.path.dirname(os.path.abspath(__file__))
 ALPHAS = ("0.05", "0.1", "0.5", "1.0", "10.0", "iid")
 RULES = {"median": {}, "trimmed_mean": {"beta": 0.2}, "krum": {}, "multi_krum": {}, "bulyan": {},
-         "geometric_median": {}, "centered_clipping": {"tau": 1.0}}
+         "geometric_median": {}, "centered_clipping": {"tau": "median"}}
 
 
 def runs(dataset: str) -> dict[str, tuple[str | None, dict]]:

@@ -174,6 +174,7 @@ def _slot_deltas(spec, data, p0, n):
     return jax.jit(jax.vmap(lambda c, k: upd(p0, pool, c, (), k, {"lr": 0.1})[0]))(cl, keys)
 
 
+@pytest.mark.slow  # one compile per rule (~14 s on 2 cores)
 def test_composes_with_every_rule_of_the_registry():
     """The attack is client side, so every rule takes the attacker's boosted delta like any
     other update: each rule's aggregate is finite, and the robust ones keep most of the boost
