@@ -37,6 +37,9 @@ def runs(dataset: str) -> dict[str, tuple[str | None, dict]]:
             out[f"timing_late_a{a}"] = (a, {"backdoor.start_round": 25})
             # 3. attacker data distribution: an IID sample instead of its own shard
             out[f"data_iid_a{a}"] = (a, {"attacker_data": "iid"})
+            for key, ov in (("timing_early", {"backdoor.end_round": 15}), ("timing_late", {"backdoor.start_round": 25}),
+                            ("data_iid", {"attacker_data": "iid"})):  # a second seed for 2. and 3.
+                out[f"{key}_a{a}_s1"] = (a, {**ov, "seed": 1})
             # 4. model replacement (boost n / eta) and its disguise (norm-constrained)
             out[f"replace_a{a}"] = (a, {"backdoor.boost": 0.0, "backdoor.start_round": 30})
             for rule, rp in RULES.items():  # 5. robust rules, plain poisoning
