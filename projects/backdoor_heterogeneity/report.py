@@ -107,7 +107,7 @@ def plot(rows):
     if not series:
         return None
     out = os.path.join(HERE, "results", "mnist_asr_vs_alpha.png")
-    report.line_plot(series, out, xlabel="Dirichlet alpha: " + ", ".join(ALPHAS) + " (left = most heterogeneous)",
+    report.line_plot(series, out, xlabel="alpha: " + " | ".join(ALPHAS) + " (left: most heterogeneous)",
                      ylabel="ASR (mean of last 3 evals)", title="MNIST backdoor ASR vs heterogeneity")
     return out
 

@@ -20,6 +20,7 @@ def _config(**kw):
     return c
 
 
+@pytest.mark.slow  # three short runs, one compile each: ~35 s on 2 cores
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     from projects.backdoor_heterogeneity import train
 
