@@ -123,13 +123,18 @@ def num_local_steps(num_samples, cfg: LocalConfig):
     return cfg.num_epochs * ((num_samples + cfg.batch_size - 1) // cfg.batch_size)
 
 
-def make_local_update(loss_fn: Callable, cfg: LocalConfig):
+def make_local_update(loss_fn: Callable, cfg: LocalConfig, batch_transform: Callable | None = None):
     """Returns local_update(params, pool, client, client_state, key, hparams).
 
     loss_fn(params, x, y) -> per-sample losses [B]. pool = {'x', 'y'} (flat, shared by
     all clients); client = {'index': [n_pad], 'num_samples': []}; hparams = {'lr', 'prox_mu'}
     (traced, so schedules do not recompile). Returns (delta = local - global,
     client_state, metrics).
+
+    batch_transform(xb, yb, bmask, client, hparams) -> (xb, yb), optional: changes each
+    drawn batch before the loss (e.g. lib.fl.backdoor's poisoning of an attacker's
+    batches). `client` is the slot's dict as the engine passes it (it also holds
+    "byzantine" and "round" there); padded rows (bmask False) stay out of the loss.
     """
     check_local_config(cfg)
     b = cfg.batch_size
@@ -158,7 +163,10 @@ def make_local_update(loss_fn: Callable, cfg: LocalConfig):
             rows = jnp.where(bmask, index[pos], index[0])
             # Zero the padded inputs too: 0 * grad would still be NaN for a non-finite input.
             xb = jnp.where(bmask.reshape((-1,) + (1,) * (pool["x"].ndim - 1)), pool["x"][rows], 0)
-            (_, loss), g = jax.value_and_grad(batch_loss, has_aux=True)(p, xb, pool["y"][rows], bmask)
+            yb = pool["y"][rows]
+            if batch_transform is not None:
+                xb, yb = batch_transform(xb, yb, bmask, client, hparams)
+            (_, loss), g = jax.value_and_grad(batch_loss, has_aux=True)(p, xb, yb, bmask)
             upd, o = opt.update(g, o, p)
             return s + 1, optax.apply_updates(p, upd), o, acc + loss
 

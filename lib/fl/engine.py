@@ -122,7 +122,7 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
           capacity: int | None = None, mesh: Mesh | None = None,
           stop_on_nonfinite: bool | None = None, client_state_init=None,
           local_update=None, client_batch: int | str | None = "auto", defenses=(),
-          root=None) -> Simulation:
+          root=None, client_attack: bool = False) -> Simulation:
     """Validates everything (named errors, before any compile) and returns a Simulation.
 
     client_batch: how many of a device's clients train at once (vmapped); the groups run one
@@ -142,7 +142,11 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
 
     On CPU the loss is also wrapped with `lib.cpu_conv.canonical_conv_grads`, so that
     convolution gradients inside the local-step loop run on XLA's fast path (see
-    lib/cpu_conv.py for the cause and the measurement)."""
+    lib/cpu_conv.py for the cause and the measurement).
+
+    client_attack: the Byzantine clients attack inside their own local update (it finds
+    client["byzantine"] and client["round"] in its slot, e.g. lib.fl.backdoor.local_update),
+    so `byzantine` may be set with attack='none'."""
     n = participation.num_clients
     mesh = mesh or clients_mesh()
     if "clients" not in mesh.axis_names:
@@ -181,8 +185,8 @@ def build(*, loss_fn, local: client_lib.LocalConfig, participation: part_lib.Par
         raise ConfigError(f"client_batch={client_batch!r} must be an int >= 1, None (all of a device's "
                           "clients at once) or 'auto' (chosen per platform)")
     atk = get_attack(attack)
-    if byz.any() and atk is None:
-        raise ConfigError("Byzantine clients are set but attack='none'")
+    if byz.any() and atk is None and not client_attack:
+        raise ConfigError("Byzantine clients are set but attack='none' (and no client_attack)")
     if stop_on_nonfinite is None:
         stop_on_nonfinite = not aggregate.is_robust(aggregator)
     local_update = local_update or default_local_update(loss_fn, local, mesh)
@@ -241,11 +245,12 @@ def init(sim: Simulation, params, seed: int, host_clients: bool = False) -> dict
     }
 
 
-def default_local_update(loss_fn, local: client_lib.LocalConfig, mesh: Mesh):
+def default_local_update(loss_fn, local: client_lib.LocalConfig, mesh: Mesh, batch_transform=None):
     """client.make_local_update with the platform's speed choices (CPU: canonical conv grads);
-    projects that wrap the local update (e.g. to keep per-client statistics) start from this."""
+    projects that wrap the local update (e.g. to keep per-client statistics) start from this.
+    batch_transform: see client.make_local_update (lib.fl.backdoor uses it)."""
     fast_loss = cpu_conv.canonical_conv_grads(loss_fn) if _platform(mesh) == "cpu" else loss_fn
-    return client_lib.make_local_update(fast_loss, local)
+    return client_lib.make_local_update(fast_loss, local, batch_transform=batch_transform)
 
 
 def _platform(mesh: Mesh) -> str:
@@ -303,6 +308,9 @@ def _train_and_aggregate(sim: Simulation, local, state, pool, clients, cstates, 
     """Local training of the slots idx[valid] (global client ids), attack, strategy, rule and
     server step: everything of a round after the participants are known."""
     keys = jax.vmap(lambda c: jax.random.fold_in(jax.random.fold_in(key_r, _LOCAL), c))(idx)
+    # what a local update may know of its own slot: whether it is a Byzantine client, and the round
+    clients = {**clients, "byzantine": byz & valid,
+               "round": jnp.broadcast_to(jnp.asarray(ctx["round"], jnp.int32), (cap,))}
     deltas, new_cs, cm = local(state["params"], pool, clients, cstates, keys, _client_hparams(sim, state, ctx["hparams"]))
 
     bad = valid & ~cm["delta_finite"]

@@ -3,7 +3,7 @@
 Shared by the FL projects so that each project's train.py holds only its method.
 Config keys read: dataset (synthetic | mnist | femnist), num_clients, partition
 (natural | iid | dirichlet | shards), dirichlet_alpha, shards_per_client, synthetic_alpha,
-synthetic_beta, seed, data_dir, model.name (mlp | small_cnn | leaf_cnn), model.hidden,
+synthetic_beta, synthetic_dim (default 60), seed, data_dir, model.name (mlp | small_cnn | leaf_cnn), model.hidden,
 model.features, local.batch_size, eval_batch_size.
 """
 
@@ -109,7 +109,8 @@ def _load(config):
     if config.dataset == "synthetic":
         from lib.data.synthetic_fl import synthetic
 
-        d = synthetic(config.synthetic_alpha, config.synthetic_beta, num_clients=n, seed=config.seed)
+        d = synthetic(config.synthetic_alpha, config.synthetic_beta, num_clients=n, seed=config.seed,
+                      dim=int(config.get("synthetic_dim", 60)))
         parts = d.parts if config.partition == "natural" else partition_lib.make(
             config.partition, d.y, n, rng, alpha=config.get("dirichlet_alpha", 0.1),
             shards_per_client=config.get("shards_per_client", 2))
@@ -164,8 +165,11 @@ def load_task(config) -> Task:
     return Task(data, np.asarray(xt), np.asarray(yt), counts, c, model, params, loss_fn)
 
 
-def make_eval(task: Task, batch_size: int = 1000):
-    """eval(params) -> {'test_accuracy', 'test_loss'} over the whole test set (padded batches)."""
+def make_eval(task: Task, batch_size: int = 1000, backdoor=None):
+    """eval(params) -> {'test_accuracy', 'test_loss'} over the whole test set (padded batches).
+
+    backdoor: a lib.fl.backdoor.Spec: the result also holds 'backdoor_asr', the attack success
+    rate on the triggered test set (samples whose label is not the target)."""
     n = len(task.y_test)
     bs = min(batch_size, n)
     nb = -(-n // bs)
@@ -186,8 +190,101 @@ def make_eval(task: Task, batch_size: int = 1000):
         (loss, correct), _ = jax.lax.scan(body, (0.0, 0.0), (xb, yb, mb))
         return loss / n, correct / n
 
+    asr = None
+    if backdoor is not None:
+        from lib.fl import backdoor as backdoor_lib
+
+        asr = backdoor_lib.make_asr_eval(lambda p, x: task.model.apply({"params": p}, x), task.x_test,
+                                         task.y_test, backdoor, batch_size)
+
     def evaluate(params):
         loss, acc = jax.device_get(sums(params))
-        return {"test_loss": float(loss), "test_accuracy": float(acc)}
+        out = {"test_loss": float(loss), "test_accuracy": float(acc)}
+        if asr is not None:
+            out["backdoor_asr"] = float(jax.device_get(asr(params)))
+        return out
+
+    return evaluate
+
+
+# ----------------------------------------------------------------------------- personalized evaluation
+
+
+def split_test_by_labels(y_test, label_counts, seed: int = 0) -> list[np.ndarray]:
+    """Per-client test splits that follow each client's training label distribution: the test
+    samples of class c are shuffled (seeded) and dealt to the clients in proportion to their
+    training counts of c (label_counts [N, C]); a class no client trains on is left out.
+    Used when the data set has no per-client test split of its own (Dirichlet / shard splits)."""
+    y_test = np.asarray(y_test)
+    counts = np.asarray(label_counts, np.float64)
+    n = counts.shape[0]
+    rng = np.random.default_rng(seed)
+    out = [[] for _ in range(n)]
+    for c in range(counts.shape[1]):
+        idx = np.flatnonzero(y_test == c)
+        tot = counts[:, c].sum()
+        if tot == 0 or not len(idx):
+            continue
+        idx = rng.permutation(idx)
+        cuts = np.floor(np.cumsum(counts[:, c]) / tot * len(idx) + 1e-9).astype(int)
+        for k, (a, b) in enumerate(zip(np.concatenate([[0], cuts[:-1]]), cuts)):
+            out[k].append(idx[a:b])
+    return [np.sort(np.concatenate(o)).astype(np.int32) if o else np.zeros(0, np.int32) for o in out]
+
+
+def make_personalized_eval(task: Task, test_parts, batch_size: int = 256):
+    """eval(client_params) for methods that keep one model per client: client_params is a pytree
+    with a leading client axis [N, ...]; client k is evaluated with its own model on its own test
+    split x_test[test_parts[k]] (see `split_test_by_labels`). Returns
+
+      personal_accuracy       test-count-weighted mean over clients (= pooled accuracy)
+      personal_loss           test-count-weighted mean loss
+      personal_accuracy_mean  unweighted mean over clients with test samples
+      personal_accuracy_{min, p10, p50, p90, max}  the distribution over those clients
+      personal_accuracy_per_client  [N] list (NaN for a client without test samples)
+
+    Clients run one after another (lax.map), each over its padded split in batches."""
+    n = len(test_parts)
+    sizes = np.array([len(p) for p in test_parts], np.int64)
+    if sizes.sum() == 0:
+        raise ConfigError("personalized eval: every client's test split is empty")
+    bs = int(max(1, min(batch_size, sizes.max())))
+    m_pad = int(-(-sizes.max() // bs) * bs)
+    index = np.zeros((n, m_pad), np.int32)
+    for k, p in enumerate(test_parts):
+        index[k, : len(p)] = p
+    mask = np.arange(m_pad)[None, :] < sizes[:, None]
+    xt, yt = jnp.asarray(task.x_test), jnp.asarray(task.y_test)
+    ib = jnp.asarray(index.reshape(n, m_pad // bs, bs))
+    mb = jnp.asarray(mask.reshape(n, m_pad // bs, bs))
+
+    @jax.jit
+    def per_client(client_params):
+        def one(args):
+            p, idx, msk = args
+
+            def body(acc, b):
+                logits = task.model.apply({"params": p}, xt[b[0]])
+                ce = optax.softmax_cross_entropy_with_integer_labels(logits, yt[b[0]])
+                ok = jnp.argmax(logits, -1) == yt[b[0]]
+                return (acc[0] + jnp.sum(jnp.where(b[1], ce, 0.0)), acc[1] + jnp.sum(ok & b[1])), None
+
+            (loss, correct), _ = jax.lax.scan(body, (jnp.float32(0), jnp.int32(0)), (idx, msk))
+            return loss, correct
+
+        return jax.lax.map(one, (client_params, ib, mb))
+
+    def evaluate(client_params):
+        loss, correct = (np.asarray(a, np.float64) for a in jax.device_get(per_client(client_params)))
+        has = sizes > 0
+        acc = np.where(has, correct / np.maximum(sizes, 1), np.nan)
+        a = acc[has]
+        return {"personal_accuracy": float(correct.sum() / sizes.sum()),
+                "personal_loss": float(loss.sum() / sizes.sum()),
+                "personal_accuracy_mean": float(a.mean()),
+                "personal_accuracy_min": float(a.min()), "personal_accuracy_p10": float(np.percentile(a, 10)),
+                "personal_accuracy_p50": float(np.percentile(a, 50)),
+                "personal_accuracy_p90": float(np.percentile(a, 90)), "personal_accuracy_max": float(a.max()),
+                "personal_accuracy_per_client": [float(v) for v in acc]}
 
     return evaluate
