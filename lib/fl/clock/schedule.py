@@ -61,7 +61,7 @@ def staleness_weight(kind: str, u, a: float = 0.5, b: float = 4.0):
     if kind == "polynomial_growing":
         return (u + 1.0) ** a
     if kind == "hinge":
-        return np.where(u <= b, 1.0, 1.0 / (a * (u - b) + 1.0))
+        return np.where(u <= b, 1.0, 1.0 / (a * np.maximum(u - b, 0.0) + 1.0))
     raise ConfigError(f"config.clock.staleness={kind!r} is unknown; choose one of {list(STALENESS)}")
 
 

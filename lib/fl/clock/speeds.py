@@ -128,7 +128,7 @@ def make_speeds(clock, num_clients: int, seed: int) -> Speeds:
         bad = ~np.isfinite(arr) | (arr < 0) | ((arr == 0) & (not zero_ok))
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
-            raise ConfigError(f"client {k} has {what}={arr[k]!r} (speed model {name!r}); {what} must be "
+            raise ConfigError(f"client {k} has {what}={float(arr[k])!r} (speed model {name!r}); {what} must be "
                               f"{'>= 0' if zero_ok else '> 0'} for every client")
     return Speeds(st.astype(np.float64), bw.astype(np.float64), lat.astype(np.float64))
 
