@@ -2,13 +2,42 @@
 
     python -m projects.fedfix.main --config=configs/fedfix/default.py --workdir=runs/fedfix_demo
 
-`get_config("sync" | "fedasync" | "async" | "fedbuff" | "fedfix")` picks the schedule (default fedfix).
+`get_config(arg)`, arg = "<variant>[_s<seed>]": the variant picks the schedule (VARIANTS; default
+fedfix), the suffix the seed (e.g. "fedbuff_s2").
 """
 
 from lib.fl import tasks
 from lib.fl.clock import run as clock_run
 
-SCHEDULES = {"sync": "sync", "fedasync": "fedasync", "async": "fedbuff", "fedbuff": "fedbuff", "fedfix": "fedfix"}
+# variant -> (schedule, clock overrides)
+VARIANTS = {
+    "sync": ("sync", {}),
+    "fedasync": ("fedasync", {"alpha": 0.6, "staleness": "polynomial"}),  # Xie et al.'s mixing, a = 0.5
+    "async": ("fedbuff", {"buffer_size": 1}),  # Fraboni et al.'s asynchronous FedAvg: x += Delta_i per arrival
+    "fedbuff": ("fedbuff", {}),
+    "fedfix": ("fedfix", {}),
+}
+
+
+def parse(arg):
+    """'<variant>[_s<seed>]' -> (variant, seed or None)."""
+    name, seed = arg or "fedfix", None
+    head, _, tail = name.rpartition("_s")
+    if head and tail.isdigit():
+        name, seed = head, int(tail)
+    return name, seed
+
+
+def apply_variant(c, arg, variants):
+    name, seed = parse(arg)
+    if name not in variants:
+        raise ValueError(f"unknown config arg {arg!r}; variants: {list(variants)} (optionally + '_s<seed>')")
+    schedule, over = variants[name]
+    c.clock.schedule = schedule
+    c.clock.update(over)
+    if seed is not None:
+        c.seed = seed
+    return c
 
 
 def get_config(arg=None):
@@ -24,16 +53,7 @@ def get_config(arg=None):
     c.clock.eval_every_time = 2.0
     c.clock.dt = 0.5  # FedFix-0.5: half the slowest client's task time
     c.clock.buffer_size = 4
-    c.clock.alpha = 0.6  # FedAsync mixing (Xie et al.'s default), staleness polynomial a = 0.5
     c.clock.max_batch = 8
-    name = arg or "fedfix"
-    if name not in SCHEDULES:
-        raise ValueError(f"configs/fedfix/default.py: unknown arg {name!r}; choose one of {list(SCHEDULES)}")
-    c.clock.schedule = SCHEDULES[name]
-    if name == "async":
-        c.clock.buffer_size = 1  # Fraboni et al.'s asynchronous FedAvg: x += Delta_i at every arrival
-    if name == "fedasync":
-        c.clock.staleness = "polynomial"
     c.checkpoint_every = 4
     c.log_every = 5
-    return c
+    return apply_variant(c, arg, VARIANTS)

@@ -10,16 +10,18 @@ import os
 from lib import report
 
 
+def _marks(row: dict, every: float) -> list[float]:
+    """The virtual-time marks an eval row stands for (first_mark .. virtual_time, every `every`)."""
+    lo, hi = float(row.get("first_mark", row["virtual_time"])), float(row["virtual_time"])
+    return [lo + j * every for j in range(int(round((hi - lo) / every)) + 1)]
+
+
 def curve(run: dict) -> list[tuple[float, float, float]]:
     """[(virtual time, test accuracy, bytes)] at every evaluated mark, the initial model first."""
-    out = []
-    init = run["final"].get("initial_eval")
-    if init:
-        out += [(float(m), init["test_accuracy"], 0.0) for m in init.get("marks", [0.0])]
-    for p in run.get("evals", []):
-        if "test_accuracy" in p:
-            out += [(float(m), p["test_accuracy"], p.get("bytes", 0.0)) for m in p.get("marks", [p["virtual_time"]])]
-    return sorted(out)
+    every = float(run["config"]["clock"]["eval_every_time"])
+    rows = ([run["final"]["initial_eval"]] if run["final"].get("initial_eval") else []) + [
+        p for p in run.get("evals", []) if "test_accuracy" in p]
+    return sorted((m, p["test_accuracy"], float(p.get("bytes", 0.0))) for p in rows for m in _marks(p, every))
 
 
 def accuracy_at(run: dict, t: float):
@@ -36,32 +38,41 @@ def bytes_to(run: dict, target: float):
     return report.steps_to_reach([(b, a) for (_, a, b) in curve(run)], target, higher_is_better=True)
 
 
+def _mean(vals):
+    vals = [v for v in vals if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
 def table(results_path: str, names: dict, times, targets) -> str:
+    """names: label -> [run names] (seeds): every cell is the mean over those runs; time and bytes
+    to a target are the mean over the runs that reached it (with how many did when not all)."""
     if not os.path.exists(results_path):
         return "(not run yet)"
     with open(results_path) as f:
         res = json.load(f)
     rows = []
-    for key, label in names.items():
-        run = res["runs"].get(key)
-        if run is None:
+    for label, keys in names.items():
+        runs = [res["runs"][k] for k in keys if k in res["runs"]]
+        if not runs:
             continue
-        r = {"method": label}
+        r = {"method": label, "n": str(len(runs))}
         for t in times:
-            a = accuracy_at(run, t)
+            a = _mean([accuracy_at(x, t) for x in runs])
             r[f"a{t:g}"] = "–" if a is None else f"{100 * a:.1f}"
         for g in targets:
-            tt, bb = time_to(run, g), bytes_to(run, g)
-            r[f"t{g}"] = "not reached" if tt is None else f"{tt:g} s"
-            r[f"b{g}"] = "–" if bb is None else f"{bb / 1e6:.1f}"
-        fin = run["final"]
-        r["aggs"] = str(fin.get("aggregations", fin.get("step")))
-        r["wall"] = f"{fin['wall_time_s']:.0f}"
+            key = round(100 * g)
+            tt, bb = [time_to(x, g) for x in runs], [bytes_to(x, g) for x in runs]
+            hit = sum(v is not None for v in tt)
+            note = "" if hit == len(runs) else f" ({hit}/{len(runs)})"
+            r[f"t{key}"] = "not reached" if not hit else f"{_mean(tt):.0f}{note}"
+            r[f"b{key}"] = "–" if not hit else f"{_mean(bb) / 1e6:.0f}{note}"
+        r["aggs"] = f"{_mean([x['final'].get('aggregations', x['final']['step']) for x in runs]):.0f}"
+        r["wall"] = f"{_mean([x['final']['wall_time_s'] for x in runs]):.0f}"
         rows.append(r)
-    cols = ([(f"acc % at t={t:g} s", f"a{t:g}") for t in times]
-            + [(f"virtual s to {100 * g:.0f} %", f"t{g}") for g in targets]
-            + [(f"MB to {100 * g:.0f} %", f"b{g}") for g in targets]
-            + [("aggregations", "aggs"), ("wall s", "wall")])
+    cols = ([(f"acc % at {t:g} s", f"a{t:g}") for t in times]
+            + [(f"virtual s to {round(100 * g)} %", f"t{round(100 * g)}") for g in targets]
+            + [(f"MB sent to {round(100 * g)} %", f"b{round(100 * g)}") for g in targets]
+            + [("aggregations", "aggs"), ("wall s / run", "wall"), ("runs", "n")])
     return report.markdown_table(rows, [("method", "method")] + cols)
 
 

@@ -224,6 +224,7 @@ def run(config, workdir: str, task, eval_fn, desc: str, local_update=None) -> di
     hp = fl_runner.hparams(config)
 
     def step_fn(state, _):
+        state = engine.put_state(ex.sim, state)  # a restored checkpoint arrives on one device
         st = sched.unpack(jax.device_get(state["clock"]), template)
         st, plan = clock.advance(st)
         new, m = ex.apply(state, plan, data, hp)
@@ -243,16 +244,16 @@ def run(config, workdir: str, task, eval_fn, desc: str, local_update=None) -> di
         st = sched.unpack(jax.device_get(state["clock"]), template)
         out = dict(eval_fn(state["params"]))
         ms = marks.get(step, [float(config.clock.time_budget)])
-        out.update({"virtual_time": float(ms[-1]), "marks": [float(m) for m in ms],
+        out.update({"virtual_time": float(ms[-1]), "first_mark": float(ms[0]),  # marks first..last, every e
                     "last_aggregation_time": float(st["time"]), "bytes": float(st["bytes"])})
         return out
 
-    state = ex.init(task.params, int(config.seed))
+    state = engine.put_state(ex.sim, ex.init(task.params, int(config.seed)))
     cfg = config.copy_and_resolve_references()
     with cfg.unlocked():
         cfg.eval_every = 1  # evaluate() picks the virtual-time marks itself
     # the initial model (mark 0) is evaluated here: lib.train evaluates after steps only
-    init_eval = ({**eval_fn(task.params), "virtual_time": float(marks[0][-1]), "marks": marks[0], "bytes": 0.0}
+    init_eval = ({**eval_fn(task.params), "virtual_time": float(marks[0][-1]), "first_mark": 0.0, "bytes": 0.0}
                  if 0 in marks else None)
     final = train_lib.run(cfg, workdir, state=state, step_fn=step_fn, num_steps=total, eval_fn=evaluate, desc=desc)
     final["aggregations"] = total
