@@ -164,6 +164,7 @@ def appfl(task, step_times, updates: int, tmp: str, optimize_memory: bool) -> di
             data_configs=OmegaConf.create({"dataset_path": os.path.join(tmp, "data.py"), "dataset_name": "get_data",
                                            "dataset_kwargs": {"client_id": k, "path": npz}}))
         cc.client_id = str(k)
+        cc.optimize_memory = optimize_memory  # ClientAgent reads it from the top level of its config
         clients.append(ClientAgent(cc))
     profiles = {str(k): ClientProfile(compute_factor=float(step_times[k]), bandwidth=8000.0) for k in range(n)}
     driver = AsyncSimDriver(server, clients, profiles, max_in_flight=n, logger=quiet, seed=0, base_step_time=1.0)

@@ -1,6 +1,6 @@
 """Runs configs/fedcompass/mnist.py's variants x seeds (resumable) and writes the README table.
 
-    python -m projects.fedcompass.report --run     # train, then the table
+    python -m projects.fedcompass.report --run     # train (seeds 0-2 for FedCompass, 0-1 else), then the table
     python -m projects.fedcompass.report           # the table from projects/fedcompass/results/mnist.json
 """
 
@@ -16,6 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 RESULTS = os.path.join(HERE, "results", "mnist.json")
 SEEDS = (0, 1, 2)
+RUN_SEEDS = {"fedcompass": (0, 1, 2)}  # the rest: seeds 0, 1 (the shared machine's time ran short)
 NAMES = {"fedcompass": "FedCompass, s(u) = (u+1)^-0.5 (paper)",
          "fedcompass-growing": "FedCompass, s(u) = (u+1)^+0.5 (reference code)",
          "fedasync": "FedAsync (a = 0.9 (u+1)^-0.5)", "fedbuff": "FedBuff-5", "sync": "sync FedAvg"}
@@ -25,7 +26,7 @@ def main(argv):
     if "--run" in argv:
         from projects.fedcompass import train
 
-        args = {f"{k}_s{s}": f"{k}_s{s}" for k in NAMES for s in SEEDS}
+        args = {f"{k}_s{s}": f"{k}_s{s}" for k in NAMES for s in RUN_SEEDS.get(k, (0, 1))}
         clock_report.run_all(os.path.join(REPO, "configs/fedcompass/mnist.py"), args,
                              os.path.join(REPO, "runs/fedcompass_mnist"), RESULTS, train.train_and_evaluate)
     names = {label: [f"{k}_s{s}" for s in SEEDS] for k, label in NAMES.items()}
