@@ -220,6 +220,7 @@ def main(argv=None):
                     help="updates for APPFL with its default optimize_memory=True (slow: gc per update)")
     ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
     ap.add_argument("--timeout", type=int, default=3600)
+    ap.add_argument("--skip-default", action="store_true", help="leave out APPFL with optimize_memory=True")
     ap.add_argument("--only", choices=["ours", "appfl", "appfl-default"])
     ap.add_argument("--trace")
     ap.add_argument("--json")
@@ -244,7 +245,7 @@ def main(argv=None):
     res["ours"] = _child("ours", args, trace, os.path.join(tmp, "ours.json"))
     print("ours", res["ours"], flush=True)
     res["appfl"] = []
-    for which in ("appfl", "appfl-default"):
+    for which in ("appfl",) if args.skip_default else ("appfl", "appfl-default"):
         r = _child(which, args, trace, os.path.join(tmp, f"{which}.json"))
         print(which, r, flush=True)
         res["appfl"].append(r)

@@ -175,7 +175,7 @@ def test_pack_is_exact():
     assert a.time == b.time and np.array_equal(a.agg_coef, b.agg_coef)
 
 
-@pytest.mark.parametrize("schedule", ["fedbuff", "fedcompass"])
+@pytest.mark.parametrize("schedule", ["fedcompass", pytest.param("fedbuff", marks=pytest.mark.slow)])
 def test_batched_updates_equal_one_client_at_a_time(schedule):
     """The executor's batched training (tasks on one version and step count share a call, padded)
     and aggregation equal the engine's local update called per task plus the aggregation in NumPy."""
