@@ -187,7 +187,8 @@ def markdown(res: dict) -> str:
     after = (o["updates"] - K) / (o["wall_s"] - o["first_aggregation_s"])
     extra = (f" After the first aggregation (most buckets compiled) ours runs "
              f"{after:.0f} updates / real s, {after / res['appfl'][0]['updates_per_s']:.0f}x APPFL's rate.")
-    return (f"Asynchronous FL simulation, {res['clients']} clients, FedBuff K={K}, {res['updates']} aggregated "
+    return ("## Asynchronous FL simulation: lib.fl.clock vs APPFL vsim (benchmarks/async_fl.py)\n\n"
+            f"Asynchronous FL simulation, {res['clients']} clients, FedBuff K={K}, {res['updates']} aggregated "
             f"updates, same speed trace (virtual time simulated: ours {o['virtual_time']:.1f} s, APPFL "
             f"{res['appfl'][0]['virtual_time']:.1f} s). Host: {res['cpu_model']}, {res['cpu_count']} cores, load average "
             f"{res['load_avg_1m_before']:.2f} before / {res['load_avg_1m_after']:.2f} after (shared machine). "
