@@ -92,6 +92,7 @@ def test_appfl_fedcompass_aggregator_gives_our_parameters():
     assert groups > 0 and plan.mixing
 
 
+@pytest.mark.slow  # ~17 s idle; the resume path is lib's (fast test in test_fedfix.py), the group state is in test_clock.py
 def test_smoke_and_bit_exact_resume(tmp_path):
     from projects.fedcompass import train
 
