@@ -257,8 +257,10 @@ def _run(config, workdir, loop, *, state, step_fn, num_steps, batch_fn, eval_fn,
                 rates = {k: row[k] for k in ("steps_per_sec", "examples_per_sec") if k in row}
                 t_interval, n_interval = time.perf_counter(), 0
             if eval_fn is not None and ((eval_every and done % eval_every == 0) or done == num_steps):
-                last_eval = evaluate(done)
-                writer.write(done, last_eval)
+                out = evaluate(done)
+                if out:  # an eval_fn may skip a step by returning {} (lib.fl.clock: evaluates on virtual-time marks)
+                    last_eval = out
+                    writer.write(done, out)
             ckpt.maybe_save(done, state)
             if ckpt.preempted():
                 ckpt.save(done, state)

@@ -128,7 +128,8 @@ def make_local_update(loss_fn: Callable, cfg: LocalConfig, batch_transform: Call
 
     loss_fn(params, x, y) -> per-sample losses [B]. pool = {'x', 'y'} (flat, shared by
     all clients); client = {'index': [n_pad], 'num_samples': []}; hparams = {'lr', 'prox_mu'}
-    (traced, so schedules do not recompile). Returns (delta = local - global,
+    (traced, so schedules do not recompile), optionally 'num_steps' (steps mode: this call's
+    local step count, traced). Returns (delta = local - global,
     client_state, metrics).
 
     batch_transform(xb, yb, bmask, client, hparams) -> (xb, yb), optional: changes each
@@ -156,6 +157,8 @@ def make_local_update(loss_fn: Callable, cfg: LocalConfig, batch_transform: Call
             return loss, loss
 
         total = num_local_steps(n, cfg)
+        if cfg.mode == "steps" and "num_steps" in hparams:  # per-task step counts (lib.fl.clock), no recompile
+            total = jnp.asarray(hparams["num_steps"], jnp.int32)
 
         def body(carry):
             s, p, o, acc = carry

@@ -298,6 +298,14 @@ def _sharded_local(sim: Simulation):
                          out_specs=(c, c, c), check_vma=False)  # no collectives inside
 
 
+def local_training(sim: Simulation):
+    """The engine's local training of a batch of client slots, for callers that pick the
+    clients themselves (lib.fl.clock): fn(params, pool, clients, cstates, keys, hparams) ->
+    (deltas, cstates, metrics), with clients = {"index": [B, n_pad], "num_samples": [B]} and
+    B a multiple of the devices on the mesh's 'clients' axis (platform choices included)."""
+    return _sharded_local(sim)
+
+
 def _client_hparams(sim: Simulation, state, hparams):
     if sim.strategy.broadcast is None:
         return hparams
