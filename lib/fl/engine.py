@@ -318,7 +318,7 @@ def _train_and_aggregate(sim: Simulation, local, state, pool, clients, cstates, 
     keys = jax.vmap(lambda c: jax.random.fold_in(jax.random.fold_in(key_r, _LOCAL), c))(idx)
     # what a local update may know of its own slot: whether it is a Byzantine client, and the round
     clients = {**clients, "byzantine": byz & valid,
-               "round": jnp.broadcast_to(jnp.asarray(ctx["round"], jnp.int32), (cap,))}
+               "round": jnp.broadcast_to(jnp.asarray(ctx["round"], jnp.int32), valid.shape)}
     deltas, new_cs, cm = local(state["params"], pool, clients, cstates, keys, _client_hparams(sim, state, ctx["hparams"]))
 
     bad = valid & ~cm["delta_finite"]
