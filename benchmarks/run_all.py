@@ -18,7 +18,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-ORDER = ["aggregators", "aggregators_idle", "aggregators_select_idle", "fl_round_cpu", "fl_population", "gossip",
+ORDER = ["aggregators", "aggregators_idle", "aggregators_select_idle", "fl_round_cpu", "fl_round_cpu_mlp", "fl_population", "gossip",
          "moe_layer", "gnn", "ppr", "walks", "vfl", "secagg", "async_fl_cpu"]
 HEADER = """# Benchmarks
 

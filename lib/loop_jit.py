@@ -7,8 +7,7 @@ prove that the reads come first, so it copies every loop-carried weight once per
 (visible in the optimised HLO as `copy(get-tuple-element ...)` of each kernel in the body).
 With region analysis (`xla_cpu_copy_insertion_use_region_analysis`) it proves the in-place
 update safe and drops those copies. Values are unchanged: only copies go. GPU/TPU get no
-extra options. (The other CPU fix for rounds, reusing large host buffers between executions,
-is lib/host_memory.py, applied when `lib` is imported.) Measurements: lib/fl/README.md.
+extra options. Measurements: lib/fl/README.md.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ import numpy as np
 
 from lib.config import ConfigError
 from lib.fl import client as client_lib
+from lib.fl import tasks as tasks_lib  # (tasks imports this module only inside make_eval)
 
 
 class BackdoorConfigError(ConfigError):
@@ -214,12 +215,7 @@ def make_asr_eval(apply_fn: Callable, x_test, y_test, spec: Spec, batch_size: in
     n = len(yt)
     if n == 0:
         raise BackdoorConfigError(f"backdoor: every test sample has the target label {spec.target}; ASR undefined")
-    bs = min(batch_size, n)
-    nb = -(-n // bs)
-    pad = nb * bs - n
-    xp = np.concatenate([xt, np.zeros((pad,) + xt.shape[1:], xt.dtype)])
-    mask = np.arange(nb * bs) < n
-    xb, mb = jnp.asarray(xp.reshape((nb, bs) + xt.shape[1:])), jnp.asarray(mask.reshape(nb, bs))
+    xb, _, mb = tasks_lib.eval_batches(xt, yt, batch_size)
 
     @jax.jit
     def asr(params):

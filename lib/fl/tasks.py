@@ -165,19 +165,26 @@ def load_task(config) -> Task:
     return Task(data, np.asarray(xt), np.asarray(yt), counts, c, model, params, loss_fn)
 
 
+def eval_batches(x, y, batch_size: int):
+    """x [n, ...], y [n] -> (xb [nb, bs, ...], yb [nb, bs], mask [nb, bs]) on the device: fixed-size
+    batches for a scanned evaluation, the last one zero-padded and masked out."""
+    n = len(y)
+    bs = min(batch_size, n)
+    nb = -(-n // bs)
+    pad = nb * bs - n
+    xt = np.concatenate([np.asarray(x), np.zeros((pad,) + np.shape(x)[1:], np.asarray(x).dtype)])
+    yt = np.concatenate([np.asarray(y), np.zeros(pad, np.asarray(y).dtype)])
+    mask = np.arange(nb * bs) < n
+    return tuple(jnp.asarray(a.reshape((nb, bs) + a.shape[1:])) for a in (xt, yt, mask))
+
+
 def make_eval(task: Task, batch_size: int = 1000, backdoor=None):
     """eval(params) -> {'test_accuracy', 'test_loss'} over the whole test set (padded batches).
 
     backdoor: a lib.fl.backdoor.Spec: the result also holds 'backdoor_asr', the attack success
     rate on the triggered test set (samples whose label is not the target)."""
     n = len(task.y_test)
-    bs = min(batch_size, n)
-    nb = -(-n // bs)
-    pad = nb * bs - n
-    xt = np.concatenate([task.x_test, np.zeros((pad,) + task.x_test.shape[1:], task.x_test.dtype)])
-    yt = np.concatenate([task.y_test, np.zeros(pad, task.y_test.dtype)])
-    mask = np.arange(nb * bs) < n
-    xb, yb, mb = (jnp.asarray(a.reshape((nb, bs) + a.shape[1:])) for a in (xt, yt, mask))
+    xb, yb, mb = eval_batches(task.x_test, task.y_test, batch_size)
 
     @jax.jit
     def sums(params):

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from lib.config import ConfigError
+from lib.fl import tasks
 
 
 def check(eps: float, alpha: float, steps: int) -> None:
@@ -69,13 +69,8 @@ def adversarial_loss(loss_fn, *, eps: float, alpha: float, steps: int, lo=0.0, h
 def make_robust_eval(model, x_test, y_test, loss_fn, *, eps, alpha, steps, lo=0.0, hi=1.0, batch_size=1000, seed=0):
     """evaluate(params) -> {'test_accuracy', 'test_loss', 'fgsm_accuracy', 'pgd_accuracy'} on the test set."""
     n = len(y_test)
-    bs = min(batch_size, n)
-    nb = -(-n // bs)
-    pad = nb * bs - n
-    xt = np.concatenate([x_test, np.zeros((pad,) + x_test.shape[1:], x_test.dtype)])
-    yt = np.concatenate([y_test, np.zeros(pad, y_test.dtype)])
-    mask = np.arange(nb * bs) < n
-    xb, yb, mb = (jnp.asarray(a.reshape((nb, bs) + a.shape[1:])) for a in (xt, yt, mask))
+    xb, yb, mb = tasks.eval_batches(x_test, y_test, batch_size)
+    nb = xb.shape[0]
 
     @jax.jit
     def sums(params):

@@ -1,11 +1,7 @@
-"""lib.loop_jit / lib.host_memory: the CPU speed choices for loop-heavy rounds change no value
-and do what they claim (no per-step weight copy in the loop body; large buffers reused)."""
+"""lib.loop_jit: the CPU compile options for loop-heavy rounds change no value and do what they
+claim (no per-step copy of a loop-carried weight in the loop body)."""
 
 import re
-import subprocess
-import sys
-import textwrap
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,30 +46,3 @@ def test_cpu_loop_has_no_weight_copy_per_step_and_same_values():
 
 def test_no_options_off_cpu():
     assert loop_jit.compiler_options("gpu") == {} and loop_jit.compiler_options("tpu") == {}
-
-
-def _faults_per_large_alloc(env_value: str) -> float:
-    code = textwrap.dedent("""
-        import resource, numpy as np
-        from lib import host_memory
-        host_memory.reuse_large_buffers()
-        for _ in range(2):
-            np.ones(1 << 24, np.float32).sum()  # 64 MiB, above glibc's largest mmap threshold
-        r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(5):
-            np.ones(1 << 24, np.float32).sum()
-        print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) / 5)
-    """)
-    env = {"TESSERA_HOST_MALLOC": env_value, "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
-                         cwd=__file__.rsplit("/tests/", 1)[0])
-    return float(out.stdout.strip())
-
-
-def test_host_memory_reuses_large_buffers():
-    if not sys.platform.startswith("linux"):
-        return
-    default = _faults_per_large_alloc("default")
-    tuned = _faults_per_large_alloc("")
-    assert default > 100  # every 64 MiB block was mapped afresh
-    assert tuned < 0.1 * default
