@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks (a regular package, so that a site-packages `benchmarks` (opacus ships one) cannot shadow it)."""
