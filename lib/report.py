@@ -159,15 +159,18 @@ def accuracy_columns(rows: Sequence[dict], targets: Sequence[float] = (0.8, 0.9)
 
 
 def run_sweep(config_path: str, config_args: Mapping[str, str], root: str, results_path: str,
-              train_fn: Callable) -> dict:
+              train_fn: Callable, collect: Callable[[str], dict] = collect_run) -> dict:
     """Runs `train_fn(config, workdir)` for each name -> config-file argument (e.g. "gate=base") in its
     own workdir under `root` (finished runs are skipped, interrupted ones resume) and writes one
-    results JSON ({config, machine, device_kind, runs: {name: {final, curves, config}}}) after every
-    run, so a cut-short sweep still leaves what finished."""
+    results JSON ({config, machine, platform, device_kind, runs: {name: {**collect(workdir), config}}};
+    `collect_run` gives {final, curves}) after every run, so a cut-short sweep still leaves what
+    finished."""
     import importlib.util
     import platform
 
     import jax
+
+    from lib.autotune import cpu_model
 
     res = {}
     if os.path.exists(results_path):
@@ -183,10 +186,10 @@ def run_sweep(config_path: str, config_args: Mapping[str, str], root: str, resul
         os.makedirs(wd, exist_ok=True)
         if not os.path.exists(os.path.join(wd, "final_metrics.json")):
             train_fn(cfg, wd)
-        runs[name] = {**collect_run(wd), "config": cfg.to_dict()}
-        res = {"config": config_path, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared)",
-               "device_kind": jax.devices()[0].device_kind, "runs": runs}
-        os.makedirs(os.path.dirname(results_path), exist_ok=True)
+        runs[name] = {**collect(wd), "config": cfg.to_dict()}
+        res = {"config": config_path, "machine": f"{cpu_model()}, {os.cpu_count()} CPU cores (shared)",
+               "platform": platform.machine(), "device_kind": jax.devices()[0].device_kind, "runs": runs}
+        os.makedirs(os.path.dirname(results_path) or ".", exist_ok=True)
         with open(results_path, "w") as f:
             json.dump(res, f, indent=1, default=str)
     return res

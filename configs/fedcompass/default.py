@@ -20,21 +20,6 @@ VARIANTS = {
 }
 
 
-def apply_variant(c, arg, variants):
-    name, seed = arg or "fedcompass", None
-    head, _, tail = name.rpartition("_s")
-    if head and tail.isdigit():
-        name, seed = head, int(tail)
-    if name not in variants:
-        raise ValueError(f"unknown config arg {arg!r}; variants: {list(variants)} (optionally + '_s<seed>')")
-    schedule, over = variants[name]
-    c.clock.schedule = schedule
-    c.clock.update(over)
-    if seed is not None:
-        c.seed = seed
-    return c
-
-
 def get_config(arg=None):
     c = tasks.default_config("fedcompass")
     c.total = None  # the run's length is config.clock.time_budget (virtual seconds)
@@ -53,4 +38,4 @@ def get_config(arg=None):
     c.clock.max_batch = 8
     c.checkpoint_every = 5
     c.log_every = 5
-    return apply_variant(c, arg, VARIANTS)
+    return clock_run.apply_variant(c, arg, VARIANTS, "fedcompass")

@@ -11,6 +11,7 @@ log-normal step times (median 0.1 s, sigma 0.7: the slowest ~7x the fastest), Q 
 """
 
 from configs.fedcompass import default
+from lib.fl.clock import run as clock_run
 
 
 def get_config(arg=None):
@@ -35,4 +36,4 @@ def get_config(arg=None):
     c.checkpoint_every = 500
     c.log_every = 50
     c.mesh = (("clients", 1),)
-    return default.apply_variant(c, arg or "fedcompass", default.VARIANTS)
+    return clock_run.apply_variant(c, arg, default.VARIANTS, "fedcompass")

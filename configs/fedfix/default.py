@@ -19,27 +19,6 @@ VARIANTS = {
 }
 
 
-def parse(arg):
-    """'<variant>[_s<seed>]' -> (variant, seed or None)."""
-    name, seed = arg or "fedfix", None
-    head, _, tail = name.rpartition("_s")
-    if head and tail.isdigit():
-        name, seed = head, int(tail)
-    return name, seed
-
-
-def apply_variant(c, arg, variants):
-    name, seed = parse(arg)
-    if name not in variants:
-        raise ValueError(f"unknown config arg {arg!r}; variants: {list(variants)} (optionally + '_s<seed>')")
-    schedule, over = variants[name]
-    c.clock.schedule = schedule
-    c.clock.update(over)
-    if seed is not None:
-        c.seed = seed
-    return c
-
-
 def get_config(arg=None):
     c = tasks.default_config("fedfix")
     c.total = None  # the run's length is config.clock.time_budget (virtual seconds)
@@ -56,4 +35,4 @@ def get_config(arg=None):
     c.clock.max_batch = 8
     c.checkpoint_every = 4
     c.log_every = 5
-    return apply_variant(c, arg, VARIANTS)
+    return clock_run.apply_variant(c, arg, VARIANTS, "fedfix")

@@ -13,6 +13,7 @@ Wall time: 10-20 s per run on 2 shared CPU cores (projects/fedfix/results/mnist.
 """
 
 from configs.fedfix import default
+from lib.fl.clock import run as clock_run
 
 VARIANTS = {
     **{k: v for k, v in default.VARIANTS.items() if k not in ("fedbuff", "fedfix")},
@@ -42,4 +43,4 @@ def get_config(arg=None):
     c.checkpoint_every = 500
     c.log_every = 50
     c.mesh = (("clients", 1),)
-    return default.apply_variant(c, arg or "fedfix-0.5", VARIANTS)
+    return clock_run.apply_variant(c, arg, VARIANTS, "fedfix-0.5")

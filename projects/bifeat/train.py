@@ -17,10 +17,9 @@ import optax
 from lib import config as config_lib
 from lib import precision
 from lib import train as train_lib
-from lib.data import planetoid
+from lib.data import graphs
 from lib.graph import GCNConv, GINConv, SAGEConv, build_adjacency, layer_norm_kind
 from lib.graph.dropout import dropout
-from lib.graph.synthetic import csbm
 from lib.quant import QuantConfigError, check_bits, compression_ratio, make_codec
 from lib.quant.gnn import QGCNConv, QGINConv, protect_mask
 
@@ -51,12 +50,6 @@ def validate(config) -> None:
     config_lib.in_range(config, "model.dropout", 0.0, 0.99)
     if config.model.get("input_dropout") is not None:
         config_lib.in_range(config, "model.input_dropout", 0.0, 0.99)
-
-
-def load_graph(config):
-    if config.dataset == "csbm":
-        return csbm(**config.csbm.to_dict())
-    return planetoid.load(config.dataset, f"{config_lib.data_dir(config)}/planetoid")
 
 
 class Net(nn.Module):
@@ -92,7 +85,7 @@ class Net(nn.Module):
 def prepare(config):
     """Host side, before any compile: graph, codec + compressed store, adjacency."""
     validate(config)
-    g = load_graph(config)
+    g = graphs.load(config)
     real = np.asarray(g.node_mask)
     x = np.asarray(g.x)
     c = config.compression

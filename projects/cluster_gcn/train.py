@@ -32,12 +32,11 @@ import optax
 from lib import config as config_lib
 from lib import mesh as mesh_lib
 from lib import train as train_lib
-from lib.data import planetoid
+from lib.data import graphs
 from lib.graph import GCNConv, build_adjacency
 from lib.graph.dropout import dropout
 from lib.graph.parallel import shard_batch
 from lib.graph.sampling import ClusterBatches
-from lib.graph.synthetic import csbm, random_graph
 
 DATASETS = ("csbm", "cora", "citeseer", "random")
 MODES = ("cluster", "full")
@@ -97,14 +96,6 @@ def make_mesh(config):
     config_lib.divisible(config, "cluster.batches_per_step", mesh.shape["data"],
                          f"the stacked cluster batches are split over mesh axis 'data' of size {mesh.shape['data']}")
     return mesh
-
-
-def load_graph(config):
-    if config.dataset == "csbm":
-        return csbm(**config.csbm.to_dict())
-    if config.dataset == "random":
-        return random_graph(**config.random.to_dict())
-    return planetoid.load(config.dataset, f"{config_lib.data_dir(config)}/planetoid")
 
 
 def check_graph(config, g) -> None:
@@ -226,7 +217,7 @@ def prepare(config, seed=None):
     """Host side, before any compile: validated config, graph, batch source, eval data."""
     validate(config)
     mesh = make_mesh(config)
-    g = load_graph(config)
+    g = graphs.load(config)
     check_graph(config, g)
     num_classes = int(np.asarray(g.y)[np.asarray(g.node_mask)].max()) + 1
     lam = float(config.model.diag_lambda)

@@ -4,16 +4,12 @@ groups) and batched client updates from lib.fl.clock, the loop from lib.train.""
 
 from __future__ import annotations
 
-from lib.fl import runner, tasks
+from lib.fl import tasks
 from lib.fl.clock import run as clock_run
 
 
 def validate(config) -> None:
-    tasks.validate(config)
-    runner.local_config(config)
-    runner.server_optimizer(config)
-    runner.mesh(config)
-    clock_run.validate(config)
+    clock_run.validate_run(config)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:

@@ -33,11 +33,10 @@ import optax
 
 from lib import config as config_lib
 from lib import train as train_lib
-from lib.data import planetoid
+from lib.data import graphs
 from lib.graph import GCNConv
 from lib.graph.ops import spmm
 from lib.graph.propagation import KINDS, normalized_adjacency
-from lib.graph.synthetic import csbm, random_graph
 
 DATASETS = ("csbm", "cora", "citeseer", "random")
 MODES = ("layerwise", "full")
@@ -63,14 +62,6 @@ def validate(config) -> None:
                                      "give two entries (only their number is used)")
     config_lib.positive(config, "learning_rate")
     config_lib.positive(config, "weight_decay", allow_zero=True)
-
-
-def load_graph(config):
-    if config.dataset == "csbm":
-        return csbm(**config.csbm.to_dict())
-    if config.dataset == "random":
-        return random_graph(**config.random.to_dict())
-    return planetoid.load(config.dataset, f"{config_lib.data_dir(config)}/planetoid")
 
 
 # ----------------------------------------------------------------------------- layer-wise
@@ -187,7 +178,7 @@ def full_functions(hidden, num_classes, learning_rate, weight_decay):
 
 def prepare(config):
     validate(config)
-    g = load_graph(config)
+    g = graphs.load(config)
     real = np.asarray(g.node_mask)
     train = np.asarray(g.train_mask) & real
     if not train.any():

@@ -22,7 +22,6 @@ its summary.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 
@@ -31,9 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lib import config as config_lib
-from lib.data import planetoid
+from lib.data import graphs
 from lib.graph import ppr, walks
-from lib.graph.synthetic import csbm, random_graph
 
 DATASETS = ("csbm", "cora", "citeseer", "random")
 
@@ -59,14 +57,6 @@ def validate(config) -> None:
         v = config_lib.get(config, key)
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise config_lib.ConfigError(f"config.{key}={v!r} must be an integer >= {lo}")
-
-
-def load_graph(config):
-    if config.dataset == "csbm":
-        return csbm(**config.csbm.to_dict())
-    if config.dataset == "random":
-        return random_graph(**config.random.to_dict())
-    return planetoid.load(config.dataset, f"{config_lib.data_dir(config)}/planetoid")
 
 
 def choose_sources(config, csr) -> np.ndarray:
@@ -104,7 +94,7 @@ def _timed(fn, blocks):
 
 def evaluate(config) -> dict:
     validate(config)
-    g = load_graph(config)
+    g = graphs.load(config)
     csr = walks.csr_from_graph(g)
     sources = choose_sources(config, csr)
     alpha = float(config.alpha)

@@ -16,9 +16,8 @@ import optax
 from lib import config as config_lib
 from lib import precision
 from lib import train as train_lib
-from lib.data import planetoid
+from lib.data import graphs
 from lib.graph import build_adjacency
-from lib.graph.synthetic import csbm
 from projects.revgnn import model as model_lib
 
 DATASETS = ("csbm", "cora", "citeseer")
@@ -52,16 +51,10 @@ def validate(config) -> None:
         raise config_lib.ConfigError(f"config.model.layers={config.model.layers} must be >= 2 for model='gcn'")
 
 
-def load_graph(config):
-    if config.dataset == "csbm":
-        return csbm(**config.csbm.to_dict())
-    return planetoid.load(config.dataset, f"{config_lib.data_dir(config)}/planetoid")
-
-
 def prepare(config):
     """Host side, before any compile: validated config, graph arrays on device, num_classes."""
     validate(config)
-    g = load_graph(config)
+    g = graphs.load(config)
     adj = build_adjacency(g, "gcn", self_loops=True)
     real = np.asarray(g.node_mask)
     data = {"x": np.asarray(g.x, np.float32), "adj": adj, "y": np.asarray(g.y),

@@ -76,39 +76,17 @@ def table(results_path: str, names: dict, times, targets) -> str:
     return report.markdown_table(rows, [("method", "method")] + cols)
 
 
-def run_all(config_path: str, args: dict, root: str, results_path: str, train_fn) -> dict:
-    """Runs train_fn(get_config(arg), <root>/<name>) for each name -> config arg (a finished run is
-    skipped, an interrupted one resumes) and writes {config, machine, runs: {name: {final, evals,
-    config}}} after each run (evals: the eval rows of metrics.jsonl)."""
-    import importlib.util
-    import platform
-
-    import jax
-
-    from lib.autotune import cpu_model
+def collect_evals(workdir: str) -> dict:
+    """{final, evals}: final_metrics.json and the eval rows (with their virtual-time marks) of metrics.jsonl."""
     from lib.metrics import read_jsonl
 
-    res = {}
-    if os.path.exists(results_path):
-        with open(results_path) as f:
-            res = json.load(f)
-    runs = res.get("runs", {})
-    for name, arg in args.items():
-        spec = importlib.util.spec_from_file_location("cfg", config_path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        cfg = mod.get_config(arg)
-        wd = os.path.join(root, name)
-        os.makedirs(wd, exist_ok=True)
-        if not os.path.exists(os.path.join(wd, "final_metrics.json")):
-            train_fn(cfg, wd)
-        with open(os.path.join(wd, "final_metrics.json")) as f:
-            final = json.load(f)
-        evals = [r for r in read_jsonl(os.path.join(wd, "metrics.jsonl")) if "test_accuracy" in r]
-        runs[name] = {"final": final, "evals": evals, "config": cfg.to_dict()}
-        res = {"config": config_path, "machine": f"{cpu_model()}, {os.cpu_count()} CPU cores (shared)",
-               "platform": platform.machine(), "device_kind": jax.devices()[0].device_kind, "runs": runs}
-        os.makedirs(os.path.dirname(results_path) or ".", exist_ok=True)
-        with open(results_path, "w") as f:
-            json.dump(res, f, indent=1, default=str)
-    return res
+    with open(os.path.join(workdir, "final_metrics.json")) as f:
+        final = json.load(f)
+    return {"final": final, "evals": [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+                                      if "test_accuracy" in r]}
+
+
+def run_all(config_path: str, args: dict, root: str, results_path: str, train_fn) -> dict:
+    """lib.report.run_sweep keeping each run's eval rows: {config, machine, runs: {name: {final,
+    evals, config}}}."""
+    return report.run_sweep(config_path, args, root, results_path, train_fn, collect=collect_evals)

@@ -26,14 +26,13 @@ import numpy as np
 import optax
 from ml_collections import ConfigDict
 
-from lib import config as config_lib
 from lib import train as train_lib
 from lib.config import ConfigError
-from lib.fl import client as client_lib
 from lib.fl import engine
 from lib.fl import participation as part_lib
 from lib.fl import runner as fl_runner
 from lib.fl import server as server_lib
+from lib.fl import tasks as tasks_lib
 from lib.fl.clock import schedule as sched
 from lib.fl.clock import speeds as speeds_lib
 
@@ -64,6 +63,33 @@ def clock_config(config, params) -> sched.ClockConfig:
         buffer_size=int(c.buffer_size), dt=float(c.dt), alpha=float(c.alpha), staleness=c.staleness,
         staleness_a=float(c.staleness_a), staleness_b=float(c.staleness_b), q_min=int(c.q_min), q_max=int(c.q_max),
         speed_momentum=float(c.speed_momentum), latest_factor=float(c.latest_factor))
+
+
+def apply_variant(c: ConfigDict, arg: str | None, variants: dict, default: str) -> ConfigDict:
+    """Config arg '<variant>[_s<seed>]' (default `default`): sets c.clock.schedule and the clock
+    overrides of variants[variant] = (schedule, {key: value}), and the seed if given."""
+    name, seed = arg or default, None
+    head, _, tail = name.rpartition("_s")
+    if head and tail.isdigit():
+        name, seed = head, int(tail)
+    if name not in variants:
+        raise ValueError(f"unknown config arg {arg!r}; variants: {list(variants)} (optionally + '_s<seed>')")
+    schedule, over = variants[name]
+    c.clock.schedule = schedule
+    c.clock.update(over)
+    if seed is not None:
+        c.seed = seed
+    return c
+
+
+def validate_run(config) -> None:
+    """Everything a clock run reads (task, local training, server, mesh, clock keys): named errors
+    before any data is read or anything compiled."""
+    tasks_lib.validate(config)
+    fl_runner.local_config(config)
+    fl_runner.server_optimizer(config)
+    fl_runner.mesh(config)
+    validate(config)
 
 
 def validate(config) -> None:
