@@ -178,6 +178,13 @@ def eval_batches(x, y, batch_size: int):
     return tuple(jnp.asarray(a.reshape((nb, bs) + a.shape[1:])) for a in (xt, yt, mask))
 
 
+def _masked_sums(model, params, x, y, mask):
+    """(summed cross-entropy, number correct) of one evaluation batch over its real rows."""
+    logits = model.apply({"params": params}, x)
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+    return jnp.sum(jnp.where(mask, ce, 0.0)), jnp.sum((jnp.argmax(logits, -1) == y) & mask)
+
+
 def make_eval(task: Task, batch_size: int = 1000, backdoor=None):
     """eval(params) -> {'test_accuracy', 'test_loss'} over the whole test set (padded batches).
 
@@ -189,12 +196,10 @@ def make_eval(task: Task, batch_size: int = 1000, backdoor=None):
     @jax.jit
     def sums(params):
         def body(acc, b):
-            logits = task.model.apply({"params": params}, b[0])
-            ce = optax.softmax_cross_entropy_with_integer_labels(logits, b[1])
-            ok = jnp.argmax(logits, -1) == b[1]
-            return (acc[0] + jnp.sum(ce * b[2]), acc[1] + jnp.sum(ok * b[2])), None
+            loss, correct = _masked_sums(task.model, params, *b)
+            return (acc[0] + loss, acc[1] + correct), None
 
-        (loss, correct), _ = jax.lax.scan(body, (0.0, 0.0), (xb, yb, mb))
+        (loss, correct), _ = jax.lax.scan(body, (jnp.float32(0), jnp.float32(0)), (xb, yb, mb))
         return loss / n, correct / n
 
     asr = None
@@ -271,10 +276,8 @@ def make_personalized_eval(task: Task, test_parts, batch_size: int = 256):
             p, idx, msk = args
 
             def body(acc, b):
-                logits = task.model.apply({"params": p}, xt[b[0]])
-                ce = optax.softmax_cross_entropy_with_integer_labels(logits, yt[b[0]])
-                ok = jnp.argmax(logits, -1) == yt[b[0]]
-                return (acc[0] + jnp.sum(jnp.where(b[1], ce, 0.0)), acc[1] + jnp.sum(ok & b[1])), None
+                loss, correct = _masked_sums(task.model, p, xt[b[0]], yt[b[0]], b[1])
+                return (acc[0] + loss, acc[1] + correct), None
 
             (loss, correct), _ = jax.lax.scan(body, (jnp.float32(0), jnp.int32(0)), (idx, msk))
             return loss, correct

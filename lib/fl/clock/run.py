@@ -28,6 +28,7 @@ from ml_collections import ConfigDict
 
 from lib import train as train_lib
 from lib.config import ConfigError
+from lib.errors import NonFiniteError
 from lib.fl import engine
 from lib.fl import participation as part_lib
 from lib.fl import runner as fl_runner
@@ -147,7 +148,7 @@ class Executor:
         local = engine.local_training(sim)
         mixing, S = self.mixing, clock.S
 
-        @functools.partial(jax.jit, donate_argnums=(1, 2))
+        @functools.partial(engine.jit, sim, donate_argnums=(1, 2))  # the platform's options for local-step loops
         def train(params, results, losses, data, slots, clients, tasks, steps, key, hparams):
             n = data.num_samples.shape[0]
             safe = jnp.minimum(clients, n - 1)
@@ -256,7 +257,6 @@ def run(config, workdir: str, task, eval_fn, desc: str, local_update=None) -> di
         new, m = ex.apply(state, plan, data, hp)
         new["clock"] = sched.pack(st)
         if not bool(m["aggregate_finite"]):
-            from lib.errors import NonFiniteError
             raise NonFiniteError(f"aggregation {int(state['step'])} (virtual time {plan.time:.4g}) is not finite",
                                  step=int(state["step"]) + 1)
         return new, {"loss": m["loss"], "virtual_time": plan.time, "bytes": plan.bytes,
