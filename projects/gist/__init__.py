@@ -1,0 +1,1 @@
+"""GIST: independent subnetwork training for GCNs."""
