@@ -87,7 +87,9 @@ def _aggregate(h, gather_idx, scatter_idx, weights, num_nodes, gather_sorted, sc
         return _aggregate_once(out, h, sl(gather_idx), sl(scatter_idx), sl(weights),
                                gather_sorted, scatter_sorted)
 
-    out = jax.lax.fori_loop(0, k, body, out)
+    # the loop starts from the first chunk's sum, not from zeros: inside shard_map the carry then
+    # varies over the same mesh axes as the messages (a zeros carry would not, and scan refuses that)
+    out = jax.lax.fori_loop(1, k, body, body(0, out))
     if k * c < e:  # static tail
         out = _aggregate_once(out, h, gather_idx[k * c:], scatter_idx[k * c:], weights[k * c:],
                               gather_sorted, scatter_sorted)

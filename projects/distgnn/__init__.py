@@ -1,0 +1,1 @@
+"""DistGNN: vertex-cut full-batch GraphSAGE with delayed partial aggregates."""
