@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 from lib import report
@@ -13,6 +14,16 @@ NAMES = {"frl": "FRL (vote of rankings)", "fedavg": "FedAvg", "trimmed_mean": "t
 # the paper's claim per method (no per-setting MNIST numbers were available to us; see README)
 PAPER = {"frl": "robust: accuracy barely moves", "fedavg": "collapses under attack",
          "trimmed_mean": "drops under attack", "multi_krum": "drops under attack"}
+
+
+def _bits(c) -> tuple[int, int]:
+    """(upload bits per client and round, trained values) of a run's config (MNIST 784 inputs)."""
+    sizes = (784,) + tuple(c["model"]["hidden"]) + (10,)
+    layers = list(zip(sizes[:-1], sizes[1:]))
+    if c["method"] == "frl":
+        return sum(a * b * math.ceil(math.log2(a * b)) for a, b in layers), sum(a * b for a, b in layers)
+    n = sum(a * b + b for a, b in layers)
+    return 32 * n, n
 
 
 def _mbit(bits: int) -> str:
@@ -27,6 +38,7 @@ def tables(dataset: str = "mnist") -> str:
     by = {(r["config"]["method"], r["config"]["byzantine_fraction"]): r for r in rows}
     out, fedavg_bits = [], None
     for r in rows:
+        r["final"]["upload_bits_per_client_round"], r["final"]["weights"] = _bits(r["config"])
         if r["config"]["method"] == "fedavg":
             fedavg_bits = r["final"]["upload_bits_per_client_round"]
     for m in ORDER:
@@ -35,8 +47,8 @@ def tables(dataset: str = "mnist") -> str:
         row = {"method": NAMES[m], "paper": PAPER[m]}
         for f in fracs:
             r = by.get((m, f))
-            row[f"a{f}"] = f"{100 * r['final']['test_accuracy']:.2f}" if r else "–"
-            row[f"w{f}"] = f"{r['final']['wall_time_s']:.0f}" if r else "–"
+            row[f"a{round(100 * f)}"] = f"{100 * r['final']['test_accuracy']:.2f}" if r else "–"
+            row[f"w{round(100 * f)}"] = f"{r['final']['wall_time_s']:.0f}" if r else "–"
         any_r = next(by[(m, f)] for f in fracs if (m, f) in by)
         bits = any_r["final"]["upload_bits_per_client_round"]
         row["bits"] = _mbit(bits)
@@ -45,9 +57,9 @@ def tables(dataset: str = "mnist") -> str:
         row["lr"] = str(any_r["config"]["local"]["lr"])
         out.append(row)
     cols = ([("method", "method"), ("paper (claim)", "paper")]
-            + [(f"clean acc %, {round(100 * f)} % malicious", f"a{f}") for f in fracs]
+            + [(f"clean acc %, {round(100 * f)} % malicious", f"a{round(100 * f)}") for f in fracs]
             + [("trained values", "weights"), ("upload Mbit / client / round", "bits"), ("vs FedAvg", "ratio"),
-               ("local lr", "lr")] + [(f"wall s ({round(100 * f)} %)", f"w{f}") for f in fracs])
+               ("local lr", "lr")] + [(f"wall s ({round(100 * f)} %)", f"w{round(100 * f)}") for f in fracs])
     c = rows[0]["config"]
     head = (f"{dataset.upper()}, {c['num_clients']} clients with Dirichlet(α = {c['dirichlet_alpha']}) labels, all "
             f"{c['clients_per_round']} in every round, MLP {tuple(c['model']['hidden'])} (FRL: frozen signed weights, "
