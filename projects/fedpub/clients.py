@@ -122,18 +122,16 @@ def build(g: graph_lib.Graph, *, num_clients: int, mode: str, clients_per_commun
     g = g.replace(train_mask=_pad_mask(train, g.num_nodes), val_mask=_pad_mask(val, g.num_nodes),
                   test_mask=_pad_mask(test, g.num_nodes))
     nodes = assign(g, num_clients, mode, clients_per_community, seed)
-    subs = [graph_lib.subgraph(g, v) for v in nodes]
+    n_pad = graph_lib.bucket_size(max(v.size for v in nodes))
+    subs = [graph_lib.subgraph(g, v, num_nodes_pad=n_pad) for v in nodes]
     for k, sg in enumerate(subs):
         if not np.asarray(sg.train_mask).any():
             raise EmptyClientError(f"client {k} of {num_clients} ({mode}, {nodes[k].size} nodes) has no training "
                                    "node; use fewer clients or a larger ratio_train")
-    n_pad = graph_lib.bucket_size(max(v.size for v in nodes))
-    adjs = [build_adjacency(graph_lib.subgraph(g, v, num_nodes_pad=n_pad), "gcn") for v in nodes]
-    e_pad = max(int(np.asarray(a.mask).sum()) for a in adjs)
-    e_pad = graph_lib.bucket_size(e_pad)
-    subs = [graph_lib.subgraph(g, v, num_nodes_pad=n_pad) for v in nodes]
+    # one edge bucket for all clients: real edges plus one self loop per node
+    e_pad = graph_lib.bucket_size(max(int(np.asarray(sg.edge_mask).sum()) + v.size for sg, v in zip(subs, nodes)))
     adjs = [build_adjacency(sg, "gcn", num_edges_pad=e_pad) for sg in subs]
-    if len({a.symmetric for a in adjs}) != 1:
+    if len({a.symmetric for a in adjs}) != 1:  # a static field: must agree to stack
         adjs = [a.replace(symmetric=False) for a in adjs]
     real = np.asarray(g.node_mask)
     num_classes = int(np.asarray(g.y)[real].max()) + 1
@@ -160,7 +158,7 @@ def _pad_mask(m: np.ndarray, n_pad: int) -> np.ndarray:
 def proxy_graph(num_blocks: int, num_features: int, seed: int, block_size: int = 100, p_in: float = 0.1):
     """The server's proxy input: a random partition graph (num_blocks blocks of block_size nodes,
     edge probability p_in inside a block, none between blocks) with N(0, 1) features, drawn once
-    from `seed`. Returns (x [n, F] float32, GCN-normalised Adjacency)."""
+    from `seed`. Returns (x [n_pad, F] float32, node mask [n_pad], GCN-normalised Adjacency)."""
     rng = np.random.default_rng([seed, 7])
     n = num_blocks * block_size
     iu = np.triu_indices(block_size, 1)

@@ -61,7 +61,7 @@ def validate(config) -> None:
     config_lib.positive(config, "learning_rate")
     for key in ("weight_decay", "l1", "loc_l2", "tau"):
         config_lib.positive(config, key, allow_zero=True)
-    for key, lo_open in (("prune_threshold", False), ("dropout", False)):
+    for key in ("prune_threshold", "dropout"):
         v = config_lib.get(config, key)
         if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v < 1.0):
             raise config_lib.ConfigError(f"config.{key}={v!r} must be in [0, 1)")

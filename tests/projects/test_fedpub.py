@@ -33,7 +33,7 @@ def test_smoke_fedpub_learns(uninterrupted):
     np.testing.assert_allclose(np.diag(sim), 1.0, atol=1e-3)
     np.testing.assert_allclose(sim, sim.T, atol=1e-3)
     assert not np.allclose(sim, 1.0)  # clients' functions differ
-    assert 0.0 <= final["mask_sparsity"] < 1.0
+    assert 0.0 < final["mask_sparsity"] < 1.0  # the default's L1 on the masks prunes some entries
 
 
 @pytest.mark.parametrize("method", ["fedavg", "local"])
