@@ -1,0 +1,1 @@
+"""FED-PUB (Baek et al., ICML 2023): personalized subgraph FL vs FedAvg and local training."""
