@@ -1,0 +1,110 @@
+"""Runs configs/diloco/shakespeare.py's variants (resumable) and writes the README tables.
+
+    python -m projects.diloco.report --run     # train (a few minutes per run on 2 CPU cores), then the tables
+    python -m projects.diloco.report           # the tables from projects/diloco/results/shakespeare.json
+
+Virtual time depends only on the config (never on the model's values), so the bandwidth table
+re-times the same measured loss curves under other WAN bandwidths (projects.diloco.train.timeline).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from ml_collections import ConfigDict
+
+from lib import report
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+RESULTS = os.path.join(HERE, "results", "shakespeare.json")
+NAMES = {"sync_dp": "synchronous data parallel (all-reduce every step)",
+         "diloco_h10": "DiLoCo H = 10", "diloco_h50": "DiLoCo H = 50",
+         "diloco_delayed_h50": "DiLoCo H = 50, one-step delayed outer step"}
+TARGETS = (2.0, 1.9)  # validation loss (nats per character)
+BANDWIDTHS = (1e8, 1e7, 1e6)  # bytes/s
+
+
+def collect(workdir: str) -> dict:
+    from lib.metrics import read_jsonl
+
+    with open(os.path.join(workdir, "final_metrics.json")) as f:
+        final = json.load(f)
+    return {"final": final, "evals": [{k: r[k] for k in ("round", "val_loss", "virtual_time", "bytes")}
+                                      for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "val_loss" in r]}
+
+
+def curve(run: dict) -> list[tuple[int, float]]:
+    """[(rounds done, val loss)], the initial model first."""
+    return [(0, run["final"]["initial_val_loss"])] + [(e["round"], e["val_loss"]) for e in run["evals"]]
+
+
+def first_round_below(run: dict, target: float):
+    return next((r for r, loss in curve(run) if loss <= target), None)
+
+
+def retimed(run: dict, bandwidth: float | None = None) -> dict:
+    from projects.diloco import train
+
+    cfg = ConfigDict(run["config"])
+    if bandwidth is not None:
+        cfg.clock.bandwidth = bandwidth
+    return train.timeline(cfg, run["final"]["num_params"])
+
+
+def tables(res: dict) -> str:
+    runs = {k: res["runs"][k] for k in NAMES if k in res["runs"]}
+    if not runs:
+        return "(not run yet)"
+    rows = []
+    for k, run in runs.items():
+        f, t = run["final"], retimed(run)
+        r = {"method": NAMES[k], "syncs": f"{round(f['bytes'] / (t['bytes'][1] / t['syncs_per_round']))}",
+             "mb": f"{f['bytes'] / 1e6:.1f}", "loss": f"{f['val_loss']:.3f}", "bpc": f"{f['val_bpc']:.3f}",
+             "vt": f"{f['virtual_time']:.0f}", "wall": f"{f['wall_time_s']:.0f}"}
+        for g in TARGETS:
+            rnd = first_round_below(run, g)
+            r[f"t{g}"] = "not reached" if rnd is None else f"{t['start'][rnd]:.0f}"
+            r[f"b{g}"] = "–" if rnd is None else f"{t['bytes'][rnd] / 1e6:.1f}"
+        rows.append(r)
+    cols = [("method", "method"), ("all-reduces", "syncs"), ("MB sent / worker", "mb"),
+            ("final val loss", "loss"), ("bits / char", "bpc")]
+    cols += [(f"MB to loss {g}", f"b{g}") for g in TARGETS]
+    cols += [("virtual s (run)", "vt")] + [(f"virtual s to loss {g}", f"t{g}") for g in TARGETS]
+    cols += [("wall s", "wall")]
+    main = report.markdown_table(rows, cols)
+    g = TARGETS[0]
+    rows = []
+    for k, run in runs.items():
+        r = {"method": NAMES[k]}
+        rnd = first_round_below(run, g)
+        for bw in BANDWIDTHS:
+            t = retimed(run, bw)
+            r[f"w{bw:g}"] = f"{t['start'][-1]:.0f}"
+            r[f"t{bw:g}"] = "not reached" if rnd is None else f"{t['start'][rnd]:.0f}"
+        rows.append(r)
+    cols = [("method", "method")]
+    for bw in BANDWIDTHS:
+        cols += [(f"{bw / 1e6:g} MB/s: s to loss {g}", f"t{bw:g}"), (f"{bw / 1e6:g} MB/s: run s", f"w{bw:g}")]
+    machine = f"\n\nHardware: {res.get('machine', '?')}, one {res.get('device_kind', 'cpu')} device."
+    return main + "\n\nThe same runs re-timed on other WAN bandwidths (virtual seconds):\n\n" + \
+        report.markdown_table(rows, cols) + machine
+
+
+def main(argv):
+    if "--run" in argv:
+        from projects.diloco import train
+
+        report.run_sweep(os.path.join(REPO, "configs/diloco/shakespeare.py"), {k: k for k in NAMES},
+                         os.path.join(REPO, "runs/diloco_shakespeare"), RESULTS, train.train_and_evaluate,
+                         collect=collect)
+    with open(RESULTS) as f:
+        text = tables(json.load(f))
+    report.replace_section(os.path.join(HERE, "README.md"), "results", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
