@@ -69,6 +69,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(delayed_full, tmp_path):
     assert rows(full) == rows(tmp_path)
 
 
+@pytest.mark.slow
 def test_one_worker_one_step_outer_lr1_is_plain_adamw(tmp_path):
     """k = 1, H = 1, outer lr 1, momentum 0: DiLoCo is the inner optimizer, i.e. sync DP with k = 1."""
     from projects.diloco import train
