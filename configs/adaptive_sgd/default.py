@@ -23,10 +23,10 @@ def get_config(arg=None):
     c.lr_scaling = "linear"  # linear | none: a worker's lr scaled with its batch
     c.eval_batch_size = 1000
     # per worker: seconds per sample (clock.step_time is the slowest's; F-80: the fastest is 5x faster)
+    c.merge = "normalised"  # normalised (b_g / sum b) | equal (ablation)
+    # time_budget, eval_every_time: virtual seconds
     c.clock = ConfigDict({"speed": "fedfix", "speed_x": 80.0, "step_time": 0.01, "bandwidth": 1e8,
-                          "latency": 0.01})
-    c.time_budget = 20.0  # virtual seconds
-    c.eval_every_time = 2.0
+                          "latency": 0.01, "time_budget": 20.0, "eval_every_time": 2.0})
     c.stop_after_steps = config_dict.placeholder(int)  # stop early (tests: an interruption)
     c.log_every = 10
     c.checkpoint_every = 10

@@ -9,7 +9,8 @@ every method; WAN of 10 MB/s and 50 ms latency per message, 0.1 virtual s per in
     python -m projects.diloco.report --run     # every variant (resumable), then the README tables
 
 or one: python -m projects.diloco.main --config=configs/diloco/shakespeare.py:diloco_h50 --workdir=runs/dl
-`get_config(arg)`, arg = "<method>_h<H>[_austen]" (e.g. sync_dp, diloco_h50, diloco_delayed_h50, diloco_h10_austen).
+`get_config(arg)`, arg = "<method>[_h<H>][_mu<outer momentum digits>][_austen]" (e.g. sync_dp, diloco_h50,
+diloco_delayed_h50, diloco_delayed_h50_mu05 (outer momentum 0.5), diloco_h10_austen).
 """
 
 from configs.diloco import default
@@ -25,6 +26,9 @@ def get_config(arg=None):
         c.dataset, parts = "austen", parts[:-1]
     else:
         c.dataset = "tinyshakespeare"
+    mu = None
+    if parts[-1].startswith("mu") and parts[-1][2:].isdigit():  # e.g. mu05: outer momentum 0.5
+        mu, parts = float("0." + parts[-1][3:]) if parts[-1][2] == "0" else float(parts[-1][2:]), parts[:-1]
     h = 50
     if parts[-1].startswith("h") and parts[-1][1:].isdigit():
         h, parts = int(parts[-1][1:]), parts[:-1]
@@ -45,6 +49,8 @@ def get_config(arg=None):
     c.num_rounds = TOTAL_INNER_STEPS // h
     c.inner.update({"lr": 3e-3, "warmup": 50, "final_lr_fraction": 0.1})
     c.clock.update({"step_time": 0.1, "bandwidth": 1e7, "latency": 0.05})
+    if mu is not None:
+        c.outer.momentum = mu
     c.eval_every = max(1, 50 // h)  # every 50 inner steps (every round for H >= 50)
     c.log_every = c.eval_every
     c.checkpoint_every = c.eval_every

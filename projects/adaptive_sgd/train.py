@@ -3,15 +3,17 @@ batches and plain asynchronous training, on a virtual clock.
 
 - `adaptive`: batch sizes proportional to speed (schedule.speed_batches), every worker runs
   `local_steps` SGD steps on its own batches (lr scaled linearly with its batch when
-  lr_scaling='linear'), then the models are merged with weights b_g / sum b.
+  lr_scaling='linear'), then the models are merged with weights b_g / sum b (merge='normalised';
+  'equal' is the ablation with plain averaging).
 - `static`: equal batches; the fast workers wait for the slowest each round; plain averaging.
 - `async`: equal batches, no waiting: every upload is applied on arrival, x += (x_g - x_pulled) / k,
   and the worker pulls the current model (its update is stale by the uploads in between).
 
 Workers are stacked on a leading axis and vmapped (sync methods; padded batches with masks, so
 unequal batch sizes compile once). One loop step (lib.train) is one merge round (sync) or one
-upload (async). Evaluations at every `eval_every_time` virtual seconds record the model after the
-last step at or before that time. Per-worker seconds per sample, bandwidths and latencies come from
+upload (async). Evaluations at every `clock.eval_every_time` virtual seconds record the model after
+the last step at or before that time (rows: first_mark .. virtual_time, the marks they stand for, as
+lib.fl.clock's, so lib.fl.clock.report tabulates them; `bytes`: models sent down and up, all workers). Per-worker seconds per sample, bandwidths and latencies come from
 lib.fl.clock.speeds (`clock.step_time` is the slowest worker's seconds per sample here).
 """
 
@@ -48,8 +50,9 @@ def validate(config) -> None:
     for key, lo in (("num_workers", 1), ("global_batch", 1), ("local_steps", 1), ("eval_batch_size", 1)):
         _int(config, key, lo)
     config_lib.positive(config, "lr")
-    config_lib.positive(config, "time_budget")
-    config_lib.positive(config, "eval_every_time")
+    config_lib.choice(config, "merge", ("normalised", "equal"))
+    config_lib.positive(config, "clock.time_budget")
+    config_lib.positive(config, "clock.eval_every_time")
     if not all(isinstance(h, int) and h > 0 for h in config.model.hidden):
         raise ConfigError(f"config.model.hidden={config.model.hidden!r} must be positive ints")
     plan(config, num_params=1)
@@ -67,21 +70,24 @@ def plan(config, num_params: int) -> dict:
         b = schedule.equal_batches(k, config.global_batch)
     lr = config.lr * (b * k / config.global_batch if config.lr_scaling == "linear" else np.ones(k))
     if config.method == "async":
-        times, workers = schedule.async_arrivals(b, sec, comm, config.local_steps, config.time_budget)
+        times, workers = schedule.async_arrivals(b, sec, comm, config.local_steps, config.clock.time_budget)
     else:
         rt = schedule.sync_round_time(b, sec, comm, config.local_steps)
-        times = rt * np.arange(1, int(np.floor(config.time_budget / rt + 1e-9)) + 1)
+        times = rt * np.arange(1, int(np.floor(config.clock.time_budget / rt + 1e-9)) + 1)
         workers = np.full(len(times), -1)
     if len(times) == 0:
-        raise ConfigError(f"config.time_budget={config.time_budget} ends before the first "
+        raise ConfigError(f"config.clock.time_budget={config.clock.time_budget} ends before the first "
                           f"{'upload' if config.method == 'async' else 'merge'}; raise it")
-    marks = np.arange(1, int(np.floor(config.time_budget / config.eval_every_time + 1e-9)) + 1) * config.eval_every_time
+    every = config.clock.eval_every_time
+    marks = np.arange(1, int(np.floor(config.clock.time_budget / every + 1e-9)) + 1) * every
     eval_at = {}  # step -> the marks it stands for (the model after the last step at or before each mark)
     for m in marks:
         s = int(np.searchsorted(times, m + 1e-9, side="right"))
         eval_at.setdefault(s, []).append(float(m))
-    return {"batches": b, "weights": schedule.merge_weights(b), "lrs": lr, "times": times, "workers": workers,
-            "eval_at": eval_at, "sec_per_sample": sec}
+    weights = schedule.merge_weights(b) if config.merge == "normalised" else np.full(k, 1.0 / k)
+    per_step = 2 * 4.0 * num_params * (1 if config.method == "async" else k)  # models down and up
+    return {"batches": b, "weights": weights, "lrs": lr, "times": times, "workers": workers,
+            "eval_at": eval_at, "sec_per_sample": sec, "bytes_per_step": per_step}
 
 
 def load(config):
@@ -160,13 +166,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
         if s not in p["eval_at"]:
             return {}
         marks = p["eval_at"][s]
-        return {"test_accuracy": accuracy(state["params"]), "first_mark": marks[0], "last_mark": marks[-1],
-                "virtual_time": float(p["times"][s - 1]) if s else 0.0}
+        return {"test_accuracy": accuracy(state["params"]), "first_mark": marks[0], "virtual_time": marks[-1],
+                "model_time": float(p["times"][s - 1]) if s else 0.0, "bytes": s * p["bytes_per_step"]}
 
     initial = accuracy(params)
 
     def summary(final):
-        return {"initial_test_accuracy": initial, "batches": p["batches"].tolist(), "lrs": p["lrs"].tolist(),
+        return {"initial_test_accuracy": initial, "initial_eval": {"test_accuracy": initial, "virtual_time": 0.0},
+                "aggregations": final["step"], "batches": p["batches"].tolist(), "lrs": p["lrs"].tolist(),
                 "virtual_time": float(p["times"][-1]), "updates": len(p["times"])}
 
     with config.unlocked():

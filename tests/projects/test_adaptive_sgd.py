@@ -11,7 +11,7 @@ def _config(method="adaptive", **kw):
     from configs.adaptive_sgd import default
 
     c = default.get_config(method)
-    c.time_budget = 8.0
+    c.clock.time_budget = 8.0
     for key, v in kw.items():
         node, *rest = key.split("__")
         if rest:
@@ -72,7 +72,7 @@ def async_full(tmp_path_factory):
     from projects.adaptive_sgd import train
 
     wd = tmp_path_factory.mktemp("full")
-    return wd, train.train_and_evaluate(_config("async", time_budget=4.0, eval_every_time=1.0), str(wd))
+    return wd, train.train_and_evaluate(_config("async", clock__time_budget=4.0, clock__eval_every_time=1.0), str(wd))
 
 
 def test_smoke_async_and_time_accounting(async_full):
@@ -80,7 +80,9 @@ def test_smoke_async_and_time_accounting(async_full):
     assert final["test_accuracy"] > final["initial_test_accuracy"] + 0.25
     evals = [r for r in metric_rows(wd) if "test_accuracy" in r]
     assert [r["first_mark"] for r in evals] == [1.0, 2.0, 3.0, 4.0]
-    assert all(r["virtual_time"] <= r["first_mark"] for r in evals)
+    assert [r["virtual_time"] for r in evals] == [1.0, 2.0, 3.0, 4.0]
+    assert all(r["model_time"] <= r["first_mark"] for r in evals)
+    assert all(np.diff([r["bytes"] for r in evals]) > 0)
 
 
 def test_adaptive_rounds_faster_than_static():
@@ -95,7 +97,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(async_full, tmp_path):
     from projects.adaptive_sgd import train
 
     full, final = async_full
-    kw = dict(time_budget=4.0, eval_every_time=1.0)
+    kw = dict(clock__time_budget=4.0, clock__eval_every_time=1.0)
     train.train_and_evaluate(_config("async", stop_after_steps=40, **kw), str(tmp_path))
     resumed = train.train_and_evaluate(_config("async", **kw), str(tmp_path))
     assert resumed["resumed_from"] == 40
@@ -110,7 +112,7 @@ def test_named_errors_before_compile():
 
     bad = [(dict(num_workers=0), "num_workers=0"), (dict(clock__bandwidth=0.0), "bandwidth"),
            (dict(clock__step_time=-1.0), "step_time"), (dict(method="sync"), "method"),
-           (dict(global_batch=2), "global_batch=2"), (dict(time_budget=0.001), "time_budget"),
+           (dict(global_batch=2), "global_batch=2"), (dict(clock__time_budget=0.001), "time_budget"), (dict(merge="mean"), "merge"),
            (dict(lr=0.0), "lr"), (dict(dataset="cifar10"), "dataset")]
     for kw, match in bad:
         with pytest.raises(ConfigError, match=match):
