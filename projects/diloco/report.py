@@ -26,6 +26,7 @@ NAMES = {"sync_dp": "synchronous data parallel (all-reduce every step)",
          "diloco_delayed_h50_mu05": "DiLoCo H = 50, one-step delayed, outer momentum 0.5"}
 TARGETS = (2.4, 2.3)  # validation loss (nats per character)
 BANDWIDTHS = (1e8, 1e7, 1e6)  # bytes/s
+TIMES = (30, 60)  # virtual seconds: the loss of the model that exists then
 
 
 def collect(workdir: str) -> dict:
@@ -44,6 +45,11 @@ def curve(run: dict) -> list[tuple[int, float]]:
 
 def first_round_below(run: dict, target: float):
     return next((r for r, loss in curve(run) if loss <= target), None)
+
+
+def loss_at(run: dict, t: dict, seconds: float):
+    pts = [loss for r, loss in curve(run) if t["start"][r] <= seconds + 1e-9]
+    return pts[-1] if pts else None
 
 
 def retimed(run: dict, bandwidth: float | None = None) -> dict:
@@ -65,6 +71,9 @@ def tables(res: dict) -> str:
         r = {"method": NAMES[k], "syncs": f"{round(f['bytes'] / (t['bytes'][1] / t['syncs_per_round']))}",
              "mb": f"{f['bytes'] / 1e6:.1f}", "loss": f"{f['val_loss']:.3f}", "bpc": f"{f['val_bpc']:.3f}",
              "vt": f"{f['virtual_time']:.0f}", "wall": f"{f['wall_time_s']:.0f}"}
+        for i, sec in enumerate(TIMES):
+            v = loss_at(run, t, sec)
+            r[f"l{i}"] = "–" if v is None else f"{v:.3f}"
         for i, g in enumerate(TARGETS):  # (keys without dots: lib.report reads "a.b" as nested)
             rnd = first_round_below(run, g)
             r[f"t{i}"] = "not reached" if rnd is None else f"{t['start'][rnd]:.0f}"
@@ -73,6 +82,7 @@ def tables(res: dict) -> str:
     cols = [("method", "method"), ("all-reduces", "syncs"), ("MB sent / worker", "mb"),
             ("final val loss", "loss"), ("bits / char", "bpc")]
     cols += [(f"MB to loss {g}", f"b{i}") for i, g in enumerate(TARGETS)]
+    cols += [(f"val loss at {sec} virtual s", f"l{i}") for i, sec in enumerate(TIMES)]
     cols += [("virtual s (run)", "vt")] + [(f"virtual s to loss {g}", f"t{i}") for i, g in enumerate(TARGETS)]
     cols += [("wall s", "wall")]
     main = report.markdown_table(rows, cols)
