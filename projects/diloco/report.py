@@ -1,7 +1,8 @@
 """Runs configs/diloco/shakespeare.py's variants (resumable) and writes the README tables.
 
     python -m projects.diloco.report --run     # train (a few minutes per run on 2 CPU cores), then the tables
-    python -m projects.diloco.report           # the tables from projects/diloco/results/shakespeare.json
+    python -m projects.diloco.report --austen  # DiLoCo H = 50 and synchronous DP on Austen's novels
+    python -m projects.diloco.report           # the tables from projects/diloco/results/*.json
 
 Virtual time depends only on the config (never on the model's values), so the bandwidth table
 re-times the same measured loss curves under other WAN bandwidths (projects.diloco.train.timeline).
@@ -20,6 +21,7 @@ from lib import report
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 RESULTS = os.path.join(HERE, "results", "shakespeare.json")
+AUSTEN = os.path.join(HERE, "results", "austen.json")
 NAMES = {"sync_dp": "synchronous data parallel (all-reduce every step)",
          "diloco_h10": "DiLoCo H = 10", "diloco_h50": "DiLoCo H = 50",
          "diloco_delayed_h50": "DiLoCo H = 50, one-step delayed (outer momentum 0.9)",
@@ -61,8 +63,8 @@ def retimed(run: dict, bandwidth: float | None = None) -> dict:
     return train.timeline(cfg, run["final"]["num_params"])
 
 
-def tables(res: dict) -> str:
-    runs = {k: res["runs"][k] for k in NAMES if k in res["runs"]}
+def tables(res: dict, suffix: str = "") -> str:
+    runs = {k: res["runs"][k + suffix] for k in NAMES if k + suffix in res["runs"]}
     if not runs:
         return "(not run yet)"
     rows = []
@@ -111,10 +113,18 @@ def main(argv):
         report.run_sweep(os.path.join(REPO, "configs/diloco/shakespeare.py"), {k: k for k in NAMES},
                          os.path.join(REPO, "runs/diloco_shakespeare"), RESULTS, train.train_and_evaluate,
                          collect=collect)
-    with open(RESULTS) as f:
-        text = tables(json.load(f))
-    report.replace_section(os.path.join(HERE, "README.md"), "results", text)
-    print(text)
+    if "--austen" in argv:  # the same config on Austen's six novels: DiLoCo H = 50 and synchronous DP
+        from projects.diloco import train
+
+        report.run_sweep(os.path.join(REPO, "configs/diloco/shakespeare.py"),
+                         {f"{k}_austen": f"{k}_austen" for k in ("sync_dp", "diloco_h50")},
+                         os.path.join(REPO, "runs/diloco_austen"), AUSTEN, train.train_and_evaluate, collect=collect)
+    for path, section, suffix in ((RESULTS, "results", ""), (AUSTEN, "austen", "_austen")):
+        if os.path.exists(path):
+            with open(path) as f:
+                text = tables(json.load(f), suffix)
+            report.replace_section(os.path.join(HERE, "README.md"), section, text)
+            print(text)
 
 
 if __name__ == "__main__":
