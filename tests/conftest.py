@@ -1,8 +1,14 @@
 """Test setup: 8 simulated CPU devices before JAX is imported; data root; markers."""
 import os
 
+# Test programs are tiny, so XLA:CPU's compile (LLVM optimisation and codegen) is most of the suite's
+# time: a cheaper backend pipeline cuts the suite's CPU time by about a third (measured on the gist
+# and frl test files: 39 -> 26 s and 37 -> 24 s). The HLO passes, and so the numerics, are unchanged;
+# the user's own runs keep XLA's defaults.
+_FAST_COMPILE = ("--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true "
+                 "--xla_cpu_parallel_codegen_split_count=1")
 os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8 " + _FAST_COMPILE
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # speed choices take their defaults, so results do not depend on the machine (tests/lib/test_autotune.py
