@@ -22,8 +22,9 @@ def get_config(arg=None):
     c.unit_size = 2  # samples per unit; a job's batch is num_workers K unit_size (K from the M-SGC layout)
     c.gc = ConfigDict({"s": 1, "code": "cyclic"})  # gradient coding: stragglers tolerated, cyclic | fractional
     # M-SGC: (B, W, lam)-bursty design, delay T = W - 2 + B; tol: only workers slower than (1 + tol) x the
-    # round's fastest may be declared stragglers
-    c.sgc = ConfigDict({"B": 1, "W": 3, "lam": 1, "code": "cyclic", "tol": 0.5})
+    # round's fastest may be declared stragglers; master: design (declared stragglers must conform to the
+    # (B, W, lam) model, the paper's rule) | feasible (any pattern every job can still decode by its deadline)
+    c.sgc = ConfigDict({"B": 1, "W": 3, "lam": 1, "code": "cyclic", "tol": 0.5, "master": "design"})
     # seconds per sample (step_time), bytes/s, seconds per message; Gilbert-Elliott stragglers per round
     c.clock = ConfigDict({"speed": "constant", "step_time": 0.01, "bandwidth": 1e8, "latency": 0.005,
                           "straggler": "gilbert_elliott", "ge_p_good_bad": 0.1, "ge_p_bad_good": 0.5,

@@ -82,6 +82,7 @@ class MSGC:
         self.code_kind = code
         self.code = coding.encoding(code, n, lam, seed)
         self.rows = self.n * (self.T + 1)  # result slots per job: (job-round k, worker i)
+        self.nnz = lam + 1  # units per message
 
     def load_units(self) -> int:
         """Units one task costs (a D1 piece; a GC task: lam + 1 partitions of one unit)."""
@@ -167,6 +168,7 @@ class GC:
         self.units_per_worker = units_per_worker
         self.units = n * units_per_worker
         self.rows = n
+        self.nnz = int((self.code != 0).sum(1).max()) * units_per_worker
 
     def load_units(self) -> int:
         return (self.s + 1) * self.units_per_worker
@@ -196,11 +198,18 @@ class Rounds(NamedTuple):
     coef: np.ndarray  # [J, rows] float64
 
 
-def simulate(mode: str, scheme, num_jobs: int, worker_time, tol: float = 0.0, design=None) -> Rounds:
+MASTERS = ("design", "feasible")
+
+
+def simulate(mode: str, scheme, num_jobs: int, worker_time, tol: float = 0.0, design=None,
+             master: str = "design") -> Rounds:
     """Runs the master's rounds. worker_time(r, units [n], messages) -> (finish [n] seconds after the
     round starts, slow [n] bool) for workers computing `units` units and sending `messages` results.
     mode: uncoded | gc (scheme = GC; uncoded is GC with s = 0) | sgc (scheme = MSGC); design = (B, W, lam)
-    for sgc. uncoded / gc: the master waits until the responders decode (GC: the fastest n - s)."""
+    for sgc. uncoded / gc: the master waits until the responders decode (GC: the fastest n - s).
+    sgc master: `design` declares stragglers only while the history conforms to (B, W, lam) and every
+    job stays feasible (the paper's rule); `feasible` drops the conformity check (ours: any pattern
+    the scheme can still decode by the deadlines)."""
     n, T = scheme.n, scheme.T
     num_rounds = num_jobs + T
     end = np.zeros(num_rounds)
@@ -237,7 +246,7 @@ def simulate(mode: str, scheme, num_jobs: int, worker_time, tol: float = 0.0, de
                 trial = lost.copy()
                 trial[i] = True
                 hist = np.concatenate([declared[max(0, r - ww + 1):r].T, trial[:, None]], 1)
-                if not conforms(hist, bw, ww, lam):
+                if master == "design" and not conforms(hist, bw, ww, lam):
                     break
                 if not all(scheme.feasible(jobs[j], r - j, *plans[j], trial) for j in live):
                     break
@@ -259,6 +268,19 @@ def simulate(mode: str, scheme, num_jobs: int, worker_time, tol: float = 0.0, de
             kinds[j], args[j] = CODED, 0
             coefs[j] = scheme.coefficients(lost)
     return Rounds(end, declared, slow_all, fin_all, job_round, end[job_round], kinds, args, coefs)
+
+
+def sparse_rows(e: np.ndarray, nnz: int) -> tuple[np.ndarray, np.ndarray]:
+    """E [rows, units] -> (idx [rows, nnz] int32, val [rows, nnz] float32): each row's nonzeros, padded
+    with (0, 0.0); E[r] = sum_k val[r, k] e_{idx[r, k]}."""
+    idx = np.zeros((e.shape[0], nnz), np.int32)
+    val = np.zeros((e.shape[0], nnz), np.float32)
+    for r, row in enumerate(e):
+        nz = np.flatnonzero(row)
+        if nz.size > nnz:
+            raise ValueError(f"row {r} has {nz.size} nonzeros, more than nnz={nnz}")
+        idx[r, :nz.size], val[r, :nz.size] = nz, row[nz]
+    return idx, val
 
 
 def job_matrices(mode: str, scheme, rounds: Rounds, j: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ The schedule (which tasks, who straggled, the master's waits, every job's decodi
 is host NumPy, a pure function of the config, computed ahead (`plan`). The device step is the
 master's decode made concrete: the units' gradients G [U, ...] of the job's model (vmapped), the
 workers' messages E G (E: each result slot as a combination of units, zero for lost ones), the
-decoded sum a^T (E G), divided by D, one SGD step of that model. The decoded gradient equals the
+decoded sum a^T (E G) (E as each message's nonzero units and coefficients), divided by D, one SGD step of that model. The decoded gradient equals the
 plain batch gradient up to float rounding, so all modes take the same steps; they differ in
 virtual time. One loop step (lib.train) is one completed job.
 
@@ -63,6 +63,7 @@ def validate(config) -> None:
     if not (np.isfinite(sg.tol) and sg.tol >= 0):
         raise ConfigError(f"config.sgc.tol={sg.tol!r} must be >= 0 (a worker is a straggler only beyond "
                           "(1 + tol) x the round's fastest)")
+    config_lib.choice(config, "sgc.master", schemes.MASTERS)
     if config.mode == "gc":
         if config.gc.code == "uncoded":
             raise ConfigError("config.gc.code='uncoded': use config.mode='uncoded'")
@@ -113,7 +114,7 @@ def plan(config, num_params: int) -> dict:
 
     sg = config.sgc
     rounds = schemes.simulate(config.mode, scheme, config.num_jobs, worker_time, tol=sg.tol,
-                              design=(sg.B, sg.W, sg.lam))
+                              design=(sg.B, sg.W, sg.lam), master=sg.master)
     return {"scheme": scheme, "rounds": rounds, "batch": scheme.units * config.unit_size,
             "load_per_round": scheme.load_units() * (scheme.T + 1 if config.mode == "sgc" else 1) / scheme.units,
             "bytes_per_round": n * (model_bytes + grad_bytes * (scheme.T + 1 if config.mode == "sgc" else 1))}
@@ -150,7 +151,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
         m = state["step"] % m_models
         w = jax.tree.map(lambda a: a[m], state["params"])
         losses, g_units = jax.vmap(jax.value_and_grad(unit_loss), in_axes=(None, 0, 0))(w, b["x"], b["y"])
-        msgs = jax.tree.map(lambda g: jnp.tensordot(b["enc"], g, axes=1), g_units)  # workers' messages
+        # workers' messages: message r = sum_k val[r, k] (gradient of unit idx[r, k])
+        msgs = jax.tree.map(lambda g: jnp.einsum("rk,rk...->r...", b["enc_val"], g[b["enc_idx"]]), g_units)
         grad = jax.tree.map(lambda c: jnp.tensordot(b["dec"], c, axes=1) / batch, msgs)  # master's decode
         new_w = jax.tree.map(lambda a, d: a - lrs[m] * d, w, grad)
         new = jax.tree.map(lambda a, nw: a.at[m].set(nw), state["params"], new_w)
@@ -159,8 +161,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
     def batch_fn(step):
         idx = np.random.default_rng([config.seed, 1, step]).choice(len(x_tr), batch, replace=False)
         enc, dec = schemes.job_matrices(config.mode, scheme, rounds, step)
+        enc_idx, enc_val = schemes.sparse_rows(enc, scheme.nnz)
         return {"x": x_tr[idx].reshape(units, u, -1), "y": y_tr[idx].reshape(units, u),
-                "enc": enc, "dec": dec.astype(np.float32)}
+                "enc_idx": enc_idx, "enc_val": enc_val, "dec": dec.astype(np.float32)}
 
     @jax.jit
     def correct(ws, x, y):
