@@ -58,11 +58,12 @@ def conforms(history: np.ndarray, b: int, w: int, lam: int) -> bool:
 
 
 def check_params(n: int, b: int, w: int, lam: int, code: str) -> None:
-    for name, v, lo in (("sgc.B", b, 1), ("sgc.W", w, 2), ("sgc.lam", lam, 0)):
+    for name, v, lo in (("sgc.B", b, 1), ("sgc.W", w, 2), ("sgc.lam", lam, 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise ConfigError(f"config.{name}={v!r} must be an integer >= {lo}")
-    if b > w:
-        raise ConfigError(f"config.sgc.B={b} must be <= config.sgc.W={w} (a burst lies within a window)")
+    if b >= w:
+        raise ConfigError(f"config.sgc.B={b} must be < config.sgc.W={w}: with B >= W every window allows a burst "
+                          "over all its rounds, so a worker may straggle forever and its lost pieces never return")
     if lam >= n:
         raise ConfigError(f"config.sgc.lam={lam} must be < num_workers={n}")
     coding.check(code, n, lam)
@@ -110,9 +111,11 @@ class MSGC:
         """Whether the job can still finish by its deadline if the workers `lost` [n] bool fail now."""
         d2_left = self.T - k if k >= self.w - 1 else self.b  # D2 rounds after this one
         for i in range(self.n):
-            p = len(job["pending"][i])
+            p = len(job["pending"][i])  # lost D1 pieces after this round
             if kind[i] == PIECE and lost[i] and k < self.w - 1:
                 p += 1
+            if kind[i] == PIECE and not lost[i] and k >= self.w - 1:
+                p -= 1
             if p > d2_left:
                 return False
         if k >= self.w - 1:
@@ -145,9 +148,9 @@ class MSGC:
     def done(self, job: dict) -> bool:
         return bool(job["got"].all())
 
-    def encoding_rows(self, kind: np.ndarray, arg: np.ndarray) -> np.ndarray:
+    def encoding_rows(self, kind: np.ndarray, arg: np.ndarray, dtype=np.float32) -> np.ndarray:
         """E [rows, units]: each result slot's message as a combination of the job's units."""
-        e = np.zeros((len(kind), self.units), np.float32)
+        e = np.zeros((len(kind), self.units), dtype)
         for r in np.flatnonzero(kind == PIECE):
             s = int(arg[r]) * self.piece_units
             e[r, s:s + self.piece_units] = 1.0
@@ -179,8 +182,8 @@ class GC:
     def coefficients(self, lost: np.ndarray) -> np.ndarray:
         return coding.decoding_vector(self.code, ~lost)
 
-    def encoding_rows(self) -> np.ndarray:
-        return np.kron(self.code, np.ones((1, self.units_per_worker))).astype(np.float32)
+    def encoding_rows(self, dtype=np.float32) -> np.ndarray:
+        return np.kron(self.code, np.ones((1, self.units_per_worker))).astype(dtype)
 
 
 class Rounds(NamedTuple):
@@ -283,9 +286,9 @@ def sparse_rows(e: np.ndarray, nnz: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, val
 
 
-def job_matrices(mode: str, scheme, rounds: Rounds, j: int) -> tuple[np.ndarray, np.ndarray]:
+def job_matrices(mode: str, scheme, rounds: Rounds, j: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     """(E [rows, units] float32, a [rows] float64) of job j: the decoded gradient is a^T E G, G the
     units' gradients; a^T E = 1^T (every unit once) up to float rounding."""
     if mode == "sgc":
-        return scheme.encoding_rows(rounds.kind[j], rounds.arg[j]), rounds.coef[j]
-    return scheme.encoding_rows(), rounds.coef[j]
+        return scheme.encoding_rows(rounds.kind[j], rounds.arg[j], dtype), rounds.coef[j]
+    return scheme.encoding_rows(dtype), rounds.coef[j]

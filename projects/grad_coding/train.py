@@ -27,6 +27,8 @@ bad state (lib.fl.clock.speeds, one transition per round). Stragglers' work of a
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -84,13 +86,32 @@ def validate(config) -> None:
 
 
 def build_scheme(config):
+    """The codes are a fixed design (code seed 0), the same in every run and seed."""
     n, sg = config.num_workers, config.sgc
-    msgc = schemes.MSGC(n, sg.B, sg.W, sg.lam, sg.code, config.seed)
+    msgc = schemes.MSGC(n, sg.B, sg.W, sg.lam, sg.code, 0)
     if config.mode == "sgc":
         return msgc
     if config.mode == "gc":
-        return schemes.GC(n, config.gc.s, config.gc.code, msgc.units_per_worker, config.seed)
-    return schemes.GC(n, 0, "uncoded", msgc.units_per_worker, config.seed)
+        return schemes.GC(n, config.gc.s, config.gc.code, msgc.units_per_worker, 0)
+    return schemes.GC(n, 0, "uncoded", msgc.units_per_worker, 0)
+
+
+@functools.lru_cache(maxsize=8)
+def environment(st: speeds.Stragglers, seed: int, n: int, num_rounds: int) -> np.ndarray:
+    """[rounds, n] compute-time multipliers: the same in every mode (seeded per worker and round)."""
+    slowdown = np.ones((num_rounds, n))
+    bad = np.zeros(n, bool)
+    for r in range(num_rounds):
+        for i in range(n):
+            slowdown[r, i], bad[i] = speeds.slowdown(st, seed, i, r, bool(bad[i]))
+    slowdown.setflags(write=False)
+    return slowdown
+
+
+def decode_error(config, scheme, rounds) -> float:
+    """max over jobs and units of |a^T E - 1| with E in float32 as on the device (0: exact)."""
+    return float(max(np.abs(rounds.coef[j].astype(np.float32) @ schemes.job_matrices(config.mode, scheme, rounds, j)[0]
+                            - 1).max() for j in range(config.num_jobs)))
 
 
 def plan(config, num_params: int) -> dict:
@@ -99,12 +120,7 @@ def plan(config, num_params: int) -> dict:
     scheme = build_scheme(config)
     sp = speeds.make_speeds(config.clock, n, config.seed)
     st = speeds.make_stragglers(config.clock)
-    num_rounds = config.num_jobs + scheme.T
-    slowdown = np.ones((num_rounds, n))
-    bad = np.zeros(n, bool)
-    for r in range(num_rounds):  # the environment: the same in every mode (seeded per worker and round)
-        for i in range(n):
-            slowdown[r, i], bad[i] = speeds.slowdown(st, config.seed, i, r, bool(bad[i]))
+    slowdown = environment(st, config.seed, n, config.num_jobs + scheme.T)
     grad_bytes = model_bytes = 4.0 * num_params
     down = sp.latency + model_bytes / sp.bandwidth
 
@@ -194,7 +210,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                 "declared_stragglers_per_round": float(rounds.stragglers.sum() / nr),
                 "slow_workers_per_round": float(rounds.slow.sum() / nr), "batch": batch,
                 "load_per_round": p["load_per_round"], "bytes_per_round": p["bytes_per_round"],
-                "delay_T": scheme.T, "num_models": m_models}
+                "delay_T": scheme.T, "num_models": m_models, "decode_error": decode_error(config, scheme, rounds)}
 
     return train_lib.run(config, workdir, state=state, step_fn=step_fn, batch_fn=batch_fn,
                          num_steps=config.get("stop_after_steps") or config.num_jobs, eval_fn=eval_fn,

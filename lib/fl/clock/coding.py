@@ -16,6 +16,8 @@ Encodings (`encoding(kind, n, s)`):
   rows sum to zero. Every row then lies in null(H), an (n - s)-dimensional space that holds the
   all-ones vector; any n - s rows are (with probability 1) independent, so they span it and 1 is
   their combination: a solves B_F^T a_F = 1 (least squares, checked to a residual tolerance).
+  Of 8 random H the one with the smallest decoding coefficients is kept (`_cyclic`): one draw
+  can be badly conditioned.
 - `uncoded` (s = 0): B = I; the master needs every worker.
 
 Bad parameters (s >= n, s < 0, (s + 1) not dividing n for `fractional`) are a `ConfigError`; a
@@ -24,6 +26,10 @@ with no responder) is an `UndecodableError`. Both derive from lib.errors.Tessera
 """
 
 from __future__ import annotations
+
+import functools
+import itertools
+import math
 
 import numpy as np
 
@@ -63,7 +69,10 @@ def encoding(kind: str, n: int, s: int, seed: int = 0) -> np.ndarray:
     if kind == "fractional":
         g = np.arange(n) // (s + 1)
         return (g[:, None] == g[None, :]).astype(np.float64)
-    rng = np.random.default_rng((int(seed), n, s, 7))
+    return _cyclic(n, s, int(seed)).copy()
+
+
+def _cyclic_draw(n: int, s: int, rng) -> np.ndarray:
     h = rng.standard_normal((s, n))
     h[:, -1] = -h[:, :-1].sum(1)  # rows sum to zero: H 1 = 0
     b = np.zeros((n, n))
@@ -72,6 +81,34 @@ def encoding(kind: str, n: int, s: int, seed: int = 0) -> np.ndarray:
         b[i, i] = 1.0
         b[i, others] = np.linalg.solve(h[:, others], -h[:, i])
     return b
+
+
+@functools.lru_cache(maxsize=64)
+def _cyclic(n: int, s: int, seed: int, draws: int = 8, max_sets: int = 2000) -> np.ndarray:
+    """Cyclic repetition with the best-conditioned of `draws` random H: the one whose largest decoding
+    coefficient over the straggler sets of size s (all of them, or `max_sets` sampled) is smallest.
+    A single random draw can need coefficients of 1e5-1e6 at n = 16-32 (float32 decoding then loses
+    several digits); the selection keeps them small enough for float32 (tests/lib/fl/test_clock_coding.py)."""
+    rng = np.random.default_rng((seed, n, s, 7))
+    if math.comb(n, s) <= max_sets:
+        sets = [list(c) for c in itertools.combinations(range(n), s)]
+    else:
+        sets = [rng.choice(n, s, replace=False).tolist() for _ in range(max_sets)]
+    best, best_a = None, np.inf
+    for _ in range(draws):
+        b = _cyclic_draw(n, s, rng)
+        worst = 0.0
+        for lost in sets:
+            alive = np.ones(n, bool)
+            alive[lost] = False
+            sol, *_ = np.linalg.lstsq(b[alive].T, np.ones(n), rcond=None)
+            worst = max(worst, float(np.abs(sol).max()))
+            if worst >= best_a:
+                break
+        if worst < best_a:
+            best, best_a = b, worst
+    best.setflags(write=False)
+    return best
 
 
 def support(b: np.ndarray) -> list[np.ndarray]:
