@@ -21,7 +21,7 @@ from configs.grad_coding import default
 
 # variant -> (mode, M-SGC master)
 VARIANTS = {"uncoded": ("uncoded", "design"), "gc": ("gc", "design"), "sgc": ("sgc", "design"),
-            "sgc_feasible": ("sgc", "feasible")}
+            "sgc_feasible": ("sgc", "feasible"), "srsgc": ("srsgc", "design")}
 
 
 def get_config(arg=None):

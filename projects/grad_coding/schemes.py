@@ -186,6 +186,82 @@ class GC:
         return np.kron(self.code, np.ones((1, self.units_per_worker))).astype(dtype)
 
 
+class SRSGC:
+    """Scheme 1, GC with selective re-attempts (SR-SGC), T = W - 1: job t is coded by GC(s) with
+    s = ceil(B lambda / (W - 1 + B)) < lambda and computed by every worker in round t; if the master
+    cannot decode it, the workers whose messages are missing re-attempt their tasks of job t in round
+    t + B (only as many as decoding needs, lowest id first, oldest job first), again in t + 2B, ...
+    up to t + T, in place of their task of the new job. A job completes in the first round it decodes.
+    Partitions are K units each (the GC layout), so every task costs (s + 1) K units."""
+
+    def __init__(self, n: int, b: int, w: int, lam: int, code: str, units_per_worker: int, seed: int = 0):
+        check_params(n, b, w, lam, code if code != "fractional" else "cyclic")
+        self.n, self.b, self.w, self.lam, self.T = n, b, w, lam, w - 1
+        self.s = -(-b * lam // (w - 1 + b))
+        coding.check(code, n, self.s)
+        self.code_kind, self.code = code, coding.encoding(code, n, self.s, seed)
+        self.attempts = self.T // b + 1
+        self.units_per_worker = units_per_worker
+        self.units = n * units_per_worker
+        self.rows = n * self.attempts  # result slots: (attempt, worker)
+        self.nnz = int((self.code != 0).sum(1).max()) * units_per_worker
+
+    def load_units(self) -> int:
+        return (self.s + 1) * self.units_per_worker
+
+    def new_job(self) -> dict:
+        return {"got": np.zeros(self.n, bool), "slot": np.full(self.n, -1)}
+
+    def decodable(self, got) -> bool:
+        return coding.tolerated(self.code_kind, self.n, self.s, got)
+
+    def assign(self, r: int, jobs: dict, new_job: int | None) -> np.ndarray:
+        """[n] the job each worker computes in round r (-1: idle)."""
+        out = np.full(self.n, -1 if new_job is None else new_job)
+        free = np.ones(self.n, bool)
+        for j in sorted(jobs):
+            if j == r or (r - j) % self.b or r - j > self.T or self.decodable(jobs[j]["got"]):
+                continue
+            got = jobs[j]["got"].copy()
+            for i in np.flatnonzero(~got & free):
+                if self.decodable(got):
+                    break
+                got[i], out[i], free[i] = True, j, False
+        return out
+
+    def feasible(self, jobs: dict, r: int, work: np.ndarray, lost: np.ndarray) -> bool:
+        """Every job worked on now whose last attempt this is still decodes."""
+        for j in np.unique(work[work >= 0]):
+            if r + self.b > j + self.T and not self.decodable(jobs[j]["got"] | ((work == j) & ~lost)):
+                return False
+        return True
+
+    def record(self, jobs: dict, r: int, work: np.ndarray, lost: np.ndarray) -> list[int]:
+        """Stores round r's messages; returns the jobs that decode now."""
+        done = []
+        for j in np.unique(work[work >= 0]):
+            job = jobs[int(j)]
+            ok = (work == j) & ~lost & ~job["got"]
+            job["slot"][ok] = (r - j) // self.b
+            job["got"] |= ok
+            if self.decodable(job["got"]):
+                done.append(int(j))
+        return done
+
+    def finish(self, job: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        kind = np.zeros(self.rows, np.int8)
+        coef = np.zeros(self.rows)
+        a = coding.decoding_vector(self.code, job["got"])
+        for i in np.flatnonzero(job["got"]):
+            kind[job["slot"][i] * self.n + i] = CODED
+            coef[job["slot"][i] * self.n + i] = a[i]
+        return kind, np.zeros(self.rows, np.int32), coef
+
+    def encoding_rows(self, kind, arg, dtype=np.float32) -> np.ndarray:
+        row = np.kron(self.code, np.ones((1, self.units_per_worker)))
+        return np.tile(row, (self.attempts, 1)).astype(dtype)
+
+
 class Rounds(NamedTuple):
     """A whole run's schedule. Per round r: end time, declared stragglers, workers' finish times.
     Per job j: the round and time it completes, and its result slots (kind, arg, coef)."""
@@ -208,9 +284,9 @@ def simulate(mode: str, scheme, num_jobs: int, worker_time, tol: float = 0.0, de
              master: str = "design") -> Rounds:
     """Runs the master's rounds. worker_time(r, units [n], messages) -> (finish [n] seconds after the
     round starts, slow [n] bool) for workers computing `units` units and sending `messages` results.
-    mode: uncoded | gc (scheme = GC; uncoded is GC with s = 0) | sgc (scheme = MSGC); design = (B, W, lam)
-    for sgc. uncoded / gc: the master waits until the responders decode (GC: the fastest n - s).
-    sgc master: `design` declares stragglers only while the history conforms to (B, W, lam) and every
+    mode: uncoded | gc (scheme = GC; uncoded is GC with s = 0) | sgc (scheme = MSGC) | srsgc (scheme =
+    SRSGC); design = (B, W, lam) for sgc and srsgc. uncoded / gc: the master waits until the responders decode (GC: the fastest n - s).
+    sgc / srsgc master: `design` declares stragglers only while the history conforms to (B, W, lam) and every
     job stays feasible (the paper's rule); `feasible` drops the conformity check (ours: any pattern
     the scheme can still decode by the deadlines)."""
     n, T = scheme.n, scheme.T
@@ -231,7 +307,14 @@ def simulate(mode: str, scheme, num_jobs: int, worker_time, tol: float = 0.0, de
             for j in live:
                 jobs.setdefault(j, scheme.new_job())
             plans = {j: scheme.tasks(jobs[j], r - j) for j in live}
-        fin, slow = worker_time(r, np.full(n, len(live) * scheme.load_units()), len(live))
+        if mode == "srsgc":
+            if r < num_jobs:
+                jobs[r] = scheme.new_job()
+            work = scheme.assign(r, jobs, r if r < num_jobs else None)
+            fin, slow = worker_time(r, np.where(work >= 0, scheme.load_units(), 0), 1)
+            fin = np.where(work >= 0, fin, 0.0)  # idle workers (tail rounds) are not waited for
+        else:
+            fin, slow = worker_time(r, np.full(n, len(live) * scheme.load_units()), len(live))
         lost = np.zeros(n, bool)
         if mode in ("uncoded", "gc"):
             for i in np.argsort(-fin, kind="stable"):  # the slowest first, as long as the rest decode
@@ -240,7 +323,7 @@ def simulate(mode: str, scheme, num_jobs: int, worker_time, tol: float = 0.0, de
                 if not scheme.decodes(trial):
                     break
                 lost = trial
-        elif mode == "sgc":
+        else:
             bw, ww, lam = design
             fastest = fin.min()
             for i in np.argsort(-fin, kind="stable"):
@@ -251,7 +334,9 @@ def simulate(mode: str, scheme, num_jobs: int, worker_time, tol: float = 0.0, de
                 hist = np.concatenate([declared[max(0, r - ww + 1):r].T, trial[:, None]], 1)
                 if master == "design" and not conforms(hist, bw, ww, lam):
                     break
-                if not all(scheme.feasible(jobs[j], r - j, *plans[j], trial) for j in live):
+                if mode == "sgc" and not all(scheme.feasible(jobs[j], r - j, *plans[j], trial) for j in live):
+                    break
+                if mode == "srsgc" and not scheme.feasible(jobs, r, work, trial):
                     break
                 lost = trial
         wait = fin[~lost].max() if (~lost).any() else 0.0
@@ -265,6 +350,13 @@ def simulate(mode: str, scheme, num_jobs: int, worker_time, tol: float = 0.0, de
                     if not scheme.done(job):
                         raise RuntimeError(f"job {j} is incomplete at its deadline (round {r}): a bug")
                     job_round[j], kinds[j], args[j], coefs[j] = r, job["kind"], job["arg"], job["coef"]
+        elif mode == "srsgc":
+            for j in scheme.record(jobs, r, work, lost):
+                job_round[j] = r
+                kinds[j], args[j], coefs[j] = scheme.finish(jobs.pop(j))
+            stale = [j for j in jobs if r >= j + T]
+            if stale:
+                raise RuntimeError(f"jobs {stale} are not decoded at their deadline (round {r}): a bug")
         else:
             j = r
             job_round[j] = r
@@ -289,6 +381,6 @@ def sparse_rows(e: np.ndarray, nnz: int) -> tuple[np.ndarray, np.ndarray]:
 def job_matrices(mode: str, scheme, rounds: Rounds, j: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     """(E [rows, units] float32, a [rows] float64) of job j: the decoded gradient is a^T E G, G the
     units' gradients; a^T E = 1^T (every unit once) up to float rounding."""
-    if mode == "sgc":
+    if mode in ("sgc", "srsgc"):
         return scheme.encoding_rows(rounds.kind[j], rounds.arg[j], dtype), rounds.coef[j]
     return scheme.encoding_rows(dtype), rounds.coef[j]

@@ -10,6 +10,9 @@ worker computes which units in which round, and in when the master can decode:
   `gc.s` stragglers: each worker computes s + 1 partitions; the master waits for the fastest
   workers that decode (n - s for cyclic repetition).
 - `sgc`: M-SGC with delay T = W - 2 + B (schemes.py); job t is decoded at the end of round t + T.
+- `srsgc`: SR-SGC (scheme 1), GC(s = ceil(B lambda / (W - 1 + B))) with selective re-attempts,
+  T = W - 1; job t is decoded in the first round it can be (jobs may finish out of order; an
+  evaluation after step k is placed at the time jobs 0..k-1 are all done).
 
 The schedule (which tasks, who straggled, the master's waits, every job's decoding coefficients)
 is host NumPy, a pure function of the config, computed ahead (`plan`). The device step is the
@@ -42,7 +45,7 @@ from lib.fl.clock import coding, speeds
 from lib.models.mlp import MLP
 from projects.grad_coding import schemes
 
-MODES = ("uncoded", "gc", "sgc")
+MODES = ("uncoded", "gc", "sgc", "srsgc")
 DATASETS = ("digits", "mnist", "fashion_mnist")
 
 
@@ -62,6 +65,8 @@ def validate(config) -> None:
         _int(config, key, lo)
     sg = config.sgc
     schemes.check_params(n, sg.B, sg.W, sg.lam, sg.code)
+    if config.mode == "srsgc":
+        build_scheme(config)  # its GC(s) must exist for n
     if not (np.isfinite(sg.tol) and sg.tol >= 0):
         raise ConfigError(f"config.sgc.tol={sg.tol!r} must be >= 0 (a worker is a straggler only beyond "
                           "(1 + tol) x the round's fastest)")
@@ -74,11 +79,11 @@ def validate(config) -> None:
     if not lrs or not all(isinstance(v, (int, float)) and np.isfinite(v) and v > 0 for v in lrs):
         raise ConfigError(f"config.lrs={config.lrs!r} must be a non-empty tuple of positive learning rates "
                           "(one model per entry)")
-    t_sgc = sg.W - 2 + sg.B
-    if config.mode == "sgc" and len(lrs) < t_sgc + 1:
-        raise ConfigError(f"config.lrs has {len(lrs)} models; M-SGC with B={sg.B}, W={sg.W} has delay T={t_sgc} "
-                          f"and needs at least T + 1 = {t_sgc + 1} models (a model's next job starts after its "
-                          "previous gradient is applied)")
+    t_sgc = {"sgc": sg.W - 2 + sg.B, "srsgc": sg.W - 1}.get(config.mode, 0)
+    if len(lrs) < t_sgc + 1:
+        raise ConfigError(f"config.lrs has {len(lrs)} models; {config.mode} with B={sg.B}, W={sg.W} has delay "
+                          f"T={t_sgc} and needs at least T + 1 = {t_sgc + 1} models (a model's next job starts "
+                          "after its previous gradient is applied)")
     if not all(isinstance(h, int) and h > 0 for h in config.model.hidden):
         raise ConfigError(f"config.model.hidden={config.model.hidden!r} must be positive ints")
     speeds.make_speeds(config.clock, n, config.seed)
@@ -91,6 +96,8 @@ def build_scheme(config):
     msgc = schemes.MSGC(n, sg.B, sg.W, sg.lam, sg.code, 0)
     if config.mode == "sgc":
         return msgc
+    if config.mode == "srsgc":
+        return schemes.SRSGC(n, sg.B, sg.W, sg.lam, sg.code, msgc.units_per_worker, 0)
     if config.mode == "gc":
         return schemes.GC(n, config.gc.s, config.gc.code, msgc.units_per_worker, 0)
     return schemes.GC(n, 0, "uncoded", msgc.units_per_worker, 0)
@@ -131,8 +138,10 @@ def plan(config, num_params: int) -> dict:
     sg = config.sgc
     rounds = schemes.simulate(config.mode, scheme, config.num_jobs, worker_time, tol=sg.tol,
                               design=(sg.B, sg.W, sg.lam), master=sg.master)
-    return {"scheme": scheme, "rounds": rounds, "batch": scheme.units * config.unit_size,
+    done_by = np.maximum.accumulate(rounds.job_time)  # jobs 0..k all decoded
+    return {"scheme": scheme, "rounds": rounds, "batch": scheme.units * config.unit_size, "done_by": done_by,
             "load_per_round": scheme.load_units() * (scheme.T + 1 if config.mode == "sgc" else 1) / scheme.units,
+            # srsgc: one task per worker per round
             "bytes_per_round": n * (model_bytes + grad_bytes * (scheme.T + 1 if config.mode == "sgc" else 1))}
 
 
@@ -195,8 +204,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         s = int(jax.device_get(state["step"]))
         acc = accuracies(state["params"])
         out = {"test_accuracy": float(acc.max()), "test_accuracy_mean": float(acc.mean()),
-               "virtual_time": float(rounds.job_time[s - 1]) if s else 0.0,
-               "rounds": int(rounds.job_round[s - 1] + 1) if s else 0}
+               "virtual_time": float(p["done_by"][s - 1]) if s else 0.0}
         out.update({f"test_accuracy_m{k}": float(a) for k, a in enumerate(acc)})
         return out
 
@@ -205,7 +213,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
     def summary(final):
         nr = len(rounds.round_end)
-        return {"initial_test_accuracy": float(initial.max()), "virtual_time": float(rounds.job_time[-1]),
+        return {"initial_test_accuracy": float(initial.max()), "virtual_time": float(p["done_by"][-1]),
                 "rounds": nr, "mean_round_time": float(rounds.round_end[-1] / nr),
                 "declared_stragglers_per_round": float(rounds.stragglers.sum() / nr),
                 "slow_workers_per_round": float(rounds.slow.sum() / nr), "batch": batch,

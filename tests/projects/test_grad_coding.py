@@ -70,6 +70,26 @@ def test_msgc_conforming_patterns_decode_exactly_without_waiting(n, b, w, lam, c
             np.testing.assert_allclose(a @ e, 1.0, atol=1e-9)
 
 
+@pytest.mark.parametrize("n,b,w,lam", [(6, 1, 2, 1), (6, 2, 3, 2), (8, 2, 4, 3), (8, 3, 5, 3), (8, 1, 4, 4)])
+def test_srsgc_conforming_patterns_decode_exactly_without_waiting(n, b, w, lam):
+    """Scheme 1 with s = ceil(B lambda / (W - 1 + B)): no waits under conforming patterns either; jobs
+    decode exactly by round t + T = t + W - 1."""
+    from projects.grad_coding import schemes
+
+    for trial in range(4):
+        sc = schemes.SRSGC(n, b, w, lam, "cyclic", units_per_worker=2)
+        assert sc.s < lam or lam == 1
+        jobs = 20
+        pat = _conforming(n, jobs + sc.T, b, w, lam, 0.3, np.random.default_rng(trial))
+        r = schemes.simulate("srsgc", sc, jobs, lambda t, units, m: (units * (1 + 9 * pat[t]), pat[t]), tol=0.5,
+                             design=(b, w, lam))
+        np.testing.assert_array_equal(r.stragglers[:jobs], pat[:jobs])  # (tail rounds: idle workers)
+        assert np.all(r.job_round - np.arange(jobs) <= sc.T)
+        for j in range(jobs):
+            e, a = schemes.job_matrices("srsgc", sc, r, j, np.float64)
+            np.testing.assert_allclose(a @ e, 1.0, atol=1e-9)
+
+
 @pytest.mark.parametrize("master", ["design", "feasible"])
 def test_msgc_any_pattern_decodes_exactly(master):
     """Arbitrary (non-conforming, Gilbert-Elliott-like) stragglers: the master waits where it must,
@@ -116,7 +136,7 @@ def full(tmp_path_factory):
     from projects.grad_coding import train
 
     out = {}
-    for mode in ("uncoded", "gc", "sgc"):
+    for mode in ("uncoded", "gc", "sgc", "srsgc"):
         wd = tmp_path_factory.mktemp(mode)
         out[mode] = (wd, train.train_and_evaluate(_config(mode, eval_every=4, checkpoint_every=4), str(wd)))
     return out
@@ -130,7 +150,7 @@ def test_smoke_and_equal_steps_in_every_mode(full):
     assert [r["step"] for r in evals] == [4, 8, 12, 16]
     assert np.all(np.diff([r["virtual_time"] for r in evals]) > 0)
     ref = load_checkpoint(full["uncoded"][0], 16)["params"]
-    for mode in ("gc", "sgc"):
+    for mode in ("gc", "sgc", "srsgc"):
         got = load_checkpoint(full[mode][0], 16)["params"]
         for x, y in zip(np.asarray(ref["head"]["kernel"]).ravel(), np.asarray(got["head"]["kernel"]).ravel()):
             assert abs(x - y) <= 1e-4 * max(1.0, abs(x))
@@ -158,7 +178,7 @@ def test_named_errors_before_compile():
            (dict(sgc__master="oracle"), "master"), (dict(lrs=(0.1, 0.2)), "T \\+ 1 = 3"),
            (dict(lrs=(0.1, -1.0, 0.1)), "lrs"), (dict(clock__bandwidth=0.0), "bandwidth"),
            (dict(clock__ge_p_good_bad=1.5), "ge_p_good_bad"), (dict(dataset="cifar10"), "dataset"),
-           (dict(num_jobs=0), "num_jobs")]
+           (dict(num_jobs=0), "num_jobs"), (dict(mode="srsgc", lrs=(0.1, 0.2)), "T \\+ 1 = 3")]
     for kw, match in bad:
         with pytest.raises(ConfigError, match=match):
             train.validate(_config(**kw))
