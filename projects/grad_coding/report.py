@@ -103,13 +103,21 @@ def sweep_table() -> str:
                      "best": f"{gc[best]:.1f} (s = {best})", "sgc": f"{sg:.1f}", "sgcf": f"{sf:.1f}",
                      "g_best": f"{100 * (1 - sg / gc[best]):+.0f} %", "g_bestf": f"{100 * (1 - sf / gc[best]):+.0f} %",
                      "g_same": "–" if same is None else f"{100 * (1 - sg / same):+.0f} %"})
+        if "srsgc" in r:
+            sr = float(np.mean(r["srsgc"]))
+            rows[-1].update({"sr": f"{sr:.1f}", "g_sr": f"{100 * (1 - sr / gc[best]):+.0f} %"})
+        else:
+            rows[-1].update({"sr": "–", "g_sr": "–"})
     ss = {c: "/".join(str(s) for s in g[1]) for c, g in SWEEP_GRID.items()}
     cols = [("code", "code"), ("(B, W, lambda)", "design"), ("T", "T"), ("uncoded", "unc"),
             (f"GC, s = {ss['cyclic']} (cyclic) or {ss['fractional']} (fractional)", "gc"), ("best GC", "best"),
             ("M-SGC", "sgc"), ("M-SGC feasible", "sgcf"), ("M-SGC vs best GC", "g_best"),
-            ("M-SGC feasible vs best GC", "g_bestf"), ("M-SGC vs GC s = lambda", "g_same")]
+            ("M-SGC feasible vs best GC", "g_bestf"), ("M-SGC vs GC s = lambda", "g_same"),
+            ("SR-SGC (T = W - 1)", "sr"), ("SR-SGC vs best GC", "g_sr")]
     return (report.markdown_table(rows, cols) + f"\n\nVirtual seconds to finish {res['jobs']} jobs, mean of seeds "
-            f"{', '.join(map(str, res['seeds']))} (positive: M-SGC faster). Sweep wall time {res['wall_time_s']:.0f} s.")
+            f"{', '.join(map(str, res['seeds']))} (positive: M-SGC / SR-SGC faster). M-SGC has T = W - 2 + B, SR-SGC "
+            f"T = W - 1 with GC s = ceil(B lambda / (W - 1 + B)); SR-SGC was run with cyclic codes only. "
+            f"Sweep wall time {res['wall_time_s']:.0f} s (2 shared CPU cores).")
 
 
 def _evals(run):
