@@ -2,7 +2,7 @@
 
     python -m projects.grad_coding.main --config=configs/grad_coding/default.py --workdir=runs/gc_demo
 
-`get_config(arg)`: arg = mode (uncoded | gc | sgc), default sgc.
+`get_config(arg)`: arg = mode (uncoded | gc | sgc | srsgc), default sgc.
 """
 
 from ml_collections import ConfigDict, config_dict
@@ -12,7 +12,7 @@ def get_config(arg=None):
     c = ConfigDict()
     c.project = "grad_coding"
     c.seed = 0
-    c.mode = arg or "sgc"  # uncoded | gc | sgc
+    c.mode = arg or "sgc"  # uncoded | gc | sgc (M-SGC) | srsgc (SR-SGC)
     c.dataset = "digits"  # digits | mnist | fashion_mnist
     c.data_dir = config_dict.placeholder(str)
     c.model = ConfigDict({"hidden": ()})  # () = multinomial logistic regression
@@ -21,7 +21,7 @@ def get_config(arg=None):
     c.num_jobs = 40  # full-gradient steps over all models (model t mod M takes job t)
     c.unit_size = 2  # samples per unit; a job's batch is num_workers K unit_size (K from the M-SGC layout)
     c.gc = ConfigDict({"s": 1, "code": "cyclic"})  # gradient coding: stragglers tolerated, cyclic | fractional
-    # M-SGC: (B, W, lam)-bursty design, delay T = W - 2 + B; tol: only workers slower than (1 + tol) x the
+    # M-SGC / SR-SGC: (B, W, lam)-bursty design (B < W), delay T = W - 2 + B (M-SGC) or W - 1 (SR-SGC); tol: only workers slower than (1 + tol) x the
     # round's fastest may be declared stragglers; master: design (declared stragglers must conform to the
     # (B, W, lam) model, the paper's rule) | feasible (any pattern every job can still decode by its deadline)
     c.sgc = ConfigDict({"B": 1, "W": 3, "lam": 1, "code": "cyclic", "tol": 0.5, "master": "design"})

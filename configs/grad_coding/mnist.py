@@ -11,6 +11,10 @@ Codes: cyclic repetition (tolerates any s stragglers, like the paper's baseline)
 (B, W, lambda) = (2, 3, 2), T = 3: B = 2 the mean burst, W = B + 1 the shortest window allowed,
 lambda = 2 covers about 87 % of 3-round windows (expected distinct stragglers 1.2), GC s = lambda.
 
+Measured (seeds 0-2, 2 shared CPU cores, about 10 s wall per run): 800 jobs in 385.8 virtual s with
+M-SGC against 412.3 with GC (6.4 % less), 544.2 uncoded, 501.6 SR-SGC; 91.35 % test accuracy (best
+model) in every mode.
+
     python -m projects.grad_coding.report --run   # the variants x seeds 0-2 (resumable), then the README
 
 or one: python -m projects.grad_coding.main --config=configs/grad_coding/mnist.py:sgc_s0 --workdir=runs/g

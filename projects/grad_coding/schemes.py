@@ -11,8 +11,8 @@ lambda distinct workers straggle, and each of them straggles only within a span 
 consecutive rounds of that window (`conforms`).
 
 Multiplexed SGC (M-SGC, the paper's main scheme; `MSGC`): T = W - 2 + B. A job's data is split in two.
-D1 goes to n (W - 1) pieces computed by plain repetition-free assignment: in job-rounds 0..W-2 worker i
-computes piece (k, i) alone. D2 goes to B splits of n partitions, each split protected by a GC code
+D1 goes to n (W - 1) uncoded pieces, each computed by one worker: in job-rounds k = 0..W-2 worker i
+computes piece (k, i). D2 goes to B splits of n partitions, each split protected by a GC code
 tolerating lambda stragglers; split q is computed in job-round W - 1 + q. A D1 piece lost to a
 straggling worker is re-attempted by the same worker in one of the D2 rounds (oldest first, in place
 of its GC task of that round; again later if that attempt is lost too). Pieces are sized so that
@@ -21,8 +21,13 @@ computes lambda + 1 partitions), and a job holds n ((W - 1)(lambda + 1) + B) uni
 worker runs one task for each of the T + 1 jobs in flight.
 
 Per-round load (in job gradients): GC(s) (s + 1) / n; M-SGC (T + 1)(lambda + 1) / (n ((W-1)(lambda+1) + B)).
+B < W is required: with B >= W every window allows a burst over all its rounds, a worker may straggle
+forever, and its lost D1 pieces would never come back.
 
-The master (`declare`) waits in each round for the workers it cannot afford to lose: it declares the
+Selective-reattempt SGC (SR-SGC, scheme 1; `SRSGC`): T = W - 1, GC with s = ceil(B lambda / (W - 1 + B))
+on the whole job, re-attempts of an undecoded job's missing tasks B, 2B, ... rounds later.
+
+The master (`simulate`) waits in each round for the workers it cannot afford to lose: it declares the
 slowest workers stragglers one at a time while (i) the worker is slower than (1 + tol) times the
 round's fastest, (ii) the declared history still conforms to the (B, W, lambda) model and (iii) every
 job in flight can still be completed by its deadline (the GC split of this round decodes from its
