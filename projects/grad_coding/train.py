@@ -139,10 +139,10 @@ def plan(config, num_params: int) -> dict:
     rounds = schemes.simulate(config.mode, scheme, config.num_jobs, worker_time, tol=sg.tol,
                               design=(sg.B, sg.W, sg.lam), master=sg.master)
     done_by = np.maximum.accumulate(rounds.job_time)  # jobs 0..k all decoded
+    tasks = scheme.T + 1 if config.mode == "sgc" else 1  # per worker and round (srsgc: one, new job or re-attempt)
     return {"scheme": scheme, "rounds": rounds, "batch": scheme.units * config.unit_size, "done_by": done_by,
-            "load_per_round": scheme.load_units() * (scheme.T + 1 if config.mode == "sgc" else 1) / scheme.units,
-            # srsgc: one task per worker per round
-            "bytes_per_round": n * (model_bytes + grad_bytes * (scheme.T + 1 if config.mode == "sgc" else 1))}
+            "load_per_round": scheme.load_units() * tasks / scheme.units,
+            "bytes_per_round": n * (model_bytes + grad_bytes * tasks)}
 
 
 def load(config):
