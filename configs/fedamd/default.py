@@ -9,6 +9,6 @@ from lib.fl.tasks import default_config
 def get_config(arg=None):
     c = default_config("fedamd")
     del c["aggregator"]  # always the uniform mean of the miners' deltas
-    c.method = "fedamd"  # fedamd | fedavg (baseline)
+    c.method = "fedamd"  # fedamd | fedavg | scaffold (baselines)
     c.anchor_prob = 0.2  # probability that a sampled client is an anchor (refreshes its large-batch gradient)
     return c

@@ -1,39 +1,61 @@
-"""Results JSON (launch/sweep.py) -> README table and plot. `python -m projects.fedamd.report`."""
+"""Runs the comparisons (launch/sweep.py, resumable) and writes the README tables and plots.
+
+    python -m projects.fedamd.report --run   # MNIST and Fashion-MNIST x fedavg/scaffold/fedamd, then the tables
+    python -m projects.fedamd.report         # the tables from projects/fedamd/results/<dataset>/*.json
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 from lib import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-NAMES = {"fedamd": "FedAMD (anchor sampling)", "fedavg": "FedAvg"}
+REPO = os.path.dirname(os.path.dirname(HERE))
+NAMES = {"fedamd": "FedAMD (anchor sampling)", "fedavg": "FedAvg", "scaffold": "SCAFFOLD"}
+DATASETS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+TARGETS = {"mnist": (0.8, 0.9), "fashion_mnist": (0.6, 0.7)}
+WORKDIRS = {"mnist": "runs/fedamd_mnist", "fashion_mnist": "runs/fedamd_fmnist"}
 
 
-def tables(dataset: str = "mnist", targets=(0.8, 0.9)) -> str:
+def run(dataset: str) -> None:
+    subprocess.run([sys.executable, os.path.join(REPO, "launch", "sweep.py"), "--project", "fedamd",
+                    "--config", f"configs/fedamd/{dataset}.py", "--workdir", WORKDIRS[dataset],
+                    "--results", f"projects/fedamd/results/{dataset}", "--grid", "method=" + ",".join(NAMES)],
+                   cwd=REPO, check=True)
+
+
+def tables(dataset: str = "mnist") -> str:
     rows = report.load_results(os.path.join(HERE, "results", dataset))
     if not rows:
-        return "(not run yet)"
+        return f"{DATASETS[dataset]}: not run yet."
     rows.sort(key=lambda r: list(NAMES).index(r["config"]["method"]))
     for r in rows:
         r["name"] = NAMES[r["config"]["method"]]
-    cols = [("method", "name")] + report.accuracy_columns(rows, targets)
+    cols = [("method", "name")] + report.accuracy_columns(rows, TARGETS[dataset])
     c = rows[0]["config"]
-    head = (f"MNIST, {c['num_clients']} clients with Dirichlet(α = {c['dirichlet_alpha']}) labels, "
+    head = (f"{DATASETS[dataset]}, {c['num_clients']} clients with Dirichlet(α = {c['dirichlet_alpha']}) labels, "
             f"{c['clients_per_round']} sampled per round, anchor probability {c['anchor_prob']}, MLP "
-            f"{tuple(c['model']['hidden'])}, K = {c['local']['num_steps']} local steps (batch {c['local']['batch_size']}, "
-            f"lr {c['local']['lr']}), server lr {c['server']['lr']}, {c['total']} rounds, seed {c['seed']} (evaluated "
-            f"every {c['eval_every']} rounds); config `configs/fedamd/{dataset}.py`. 2-core CPU shared with other "
-            "jobs, 1 device.\n")
+            f"{tuple(c['model']['hidden'])}, K = {c['local']['num_steps']} local steps (batch "
+            f"{c['local']['batch_size']}, lr {c['local']['lr']}), server lr {c['server']['lr']}, {c['total']} rounds, "
+            f"seed {c['seed']} (evaluated every {c['eval_every']} rounds); config `configs/fedamd/{dataset}.py`. "
+            "2-core CPU shared with other jobs, 1 device.\n")
     series = {r["name"]: tuple(map(list, zip(*report.eval_curve(r)))) for r in rows}
     png = os.path.join(HERE, "results", f"{dataset}.png")
-    report.line_plot(series, png, xlabel="round", ylabel="test accuracy", title=f"{dataset.upper()}, Dirichlet 0.1")
+    report.line_plot(series, png, xlabel="round", ylabel="test accuracy", title=f"{DATASETS[dataset]}, Dirichlet 0.1")
     return head + "\n" + report.markdown_table(rows, cols) + f"\n\n![{dataset}](results/{dataset}.png)"
 
 
-def main():
-    report.replace_section(os.path.join(HERE, "README.md"), "results", tables("mnist"))
+def main(argv):
+    if "--run" in argv:
+        for d in DATASETS:
+            run(d)
+    text = "\n\n".join(tables(d) for d in DATASETS)
+    report.replace_section(os.path.join(HERE, "README.md"), "results", text)
+    print(text)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

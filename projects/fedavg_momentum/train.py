@@ -4,8 +4,7 @@ lib.train loop (checkpoints, resume, evaluation)."""
 from __future__ import annotations
 
 from lib import config as config_lib
-from lib.config import ConfigError
-from lib.fl import engine, runner, tasks
+from lib.fl import engine, runner, scaffold, tasks
 from projects.fedavg_momentum import momentum
 
 
@@ -13,12 +12,7 @@ def validate(config) -> None:
     tasks.validate(config)
     momentum.check(config.method, config.beta)
     local = runner.local_config(config)
-    if local.mode != "steps":
-        raise ConfigError(f"config.local.mode={local.mode!r}: {config.method} needs 'steps' (K local steps per "
-                          "client, the K in the server's momentum normalisation)")
-    if local.optimizer != "sgd" or local.momentum:
-        raise ConfigError("config.local.optimizer must be 'sgd' without local momentum: the method's direction "
-                          "is the local step")
+    scaffold.check_local(local, config.method)
     config_lib.steps(config, "total")
     runner.server_optimizer(config)
     runner.mesh(config)
