@@ -1,11 +1,11 @@
-"""FedAMD vs FedAvg on real MNIST with the reference code's defaults.
+"""FedAMD vs FedAvg and SCAFFOLD on real MNIST with the reference code's defaults.
 
 Reference defaults (authors' code): 20 clients, 10 per round, batch 64, lr 0.01, server lr 1,
 K = 10 local steps, anchor probability 0.2, 200 rounds, Dirichlet 0.1 labels; Fashion-MNIST
 with LeNet in the paper. Here: MNIST, MLP 784-200-10, otherwise the same, 1 seed.
 
     python launch/sweep.py --project fedamd --config configs/fedamd/mnist.py \\
-        --workdir runs/fedamd_mnist --results projects/fedamd/results/mnist --grid method=fedamd,fedavg
+        --workdir runs/fedamd_mnist --results projects/fedamd/results/mnist --grid method=fedamd,fedavg,scaffold
 
 Accuracies and wall times: projects/fedamd/results/mnist/*.json and the README table.
 """

@@ -117,3 +117,15 @@ def test_scaffold_needs_local_steps():
         train.validate(c)
     c.method = "fedamd"
     train.validate(c)  # the same local config is fine for FedAMD
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "femnist"])
+def test_reproduction_configs_validate_for_every_method(name):
+    import importlib
+
+    from projects.fedamd import train
+
+    for method in train.METHODS:
+        c = importlib.import_module(f"configs.fedamd.{name}").get_config()
+        c.method = method
+        train.validate(c)  # no data loaded: keys, values and the local config SCAFFOLD needs
