@@ -127,5 +127,5 @@ def test_reproduction_configs_validate_for_every_method(name):
 
     for method in train.METHODS:
         c = importlib.import_module(f"configs.fedamd.{name}").get_config()
-        c.method = method
+        c.method, c.mesh = method, (("clients", -1),)  # the tests' 8 simulated devices
         train.validate(c)  # no data loaded: keys, values and the local config SCAFFOLD needs
