@@ -24,7 +24,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 RESULTS = os.path.join(HERE, "results")
 METHODS = ("fedavg", "fedprox", "fedld")
-NAMES = {"fedavg": "FedAvg", "fedprox": "FedProx (mu 0.01)", "fedld": "FedLD (lambda_m 0.1)"}
+ABLATIONS = ("fedld-agg", "fedld-loss")  # MNIST only, after the main sweep
+NAMES = {"fedavg": "FedAvg", "fedprox": "FedProx (mu 0.01)", "fedld": "FedLD (lambda_m 0.1)",
+         "fedld-agg": "ablation: FedLD aggregation alone (lambda_m 0)",
+         "fedld-loss": "ablation: margin loss alone (plain mean)"}
 ALPHAS = (1.0, 0.5, 0.1)
 SEEDS = (0, 1)
 # (config file, arg) per setting; the arg gets "_s<seed>"
@@ -35,10 +38,12 @@ PAPER = ("not in the paper (its data: retinal and chest X-ray images, Dirichlet 
 
 
 def run_names():
-    for seed in SEEDS:
-        for setting, (path, arg) in SETTINGS.items():
-            for m in METHODS:
-                yield f"{setting}_{m}_s{seed}", path, "_".join(p for p in (m, arg, f"s{seed}") if p)
+    for methods, settings in ((METHODS, SETTINGS), (ABLATIONS, [s for s in SETTINGS if s.startswith("mnist")])):
+        for seed in SEEDS:
+            for setting in settings:
+                path, arg = SETTINGS[setting]
+                for m in methods:
+                    yield f"{setting}_{m}_s{seed}", path, "_".join(p for p in (m, arg, f"s{seed}") if p)
 
 
 def _load_config(path, arg):
@@ -100,14 +105,14 @@ def table() -> str:
             runs = rows_in.get((setting, m))
             if runs:
                 best[m] = np.mean([x["final"]["test_accuracy"] for x in runs])
-        for m in METHODS:
+        for m in METHODS + ABLATIONS:
             runs = rows_in.get((setting, m))
             if not runs:
                 continue
             c = runs[0]["config"]
             win = int(c.get("stability_window", 10))
             last = [[a for _, a in x["evals"][-win:]] for x in runs]
-            others = [v for k, v in best.items() if k != m]
+            others = [v for k, v in best.items() if k in ("fedavg", "fedprox")]
             gap = f"{100 * (best[m] - max(others)):+.1f}" if m == "fedld" and others else ""
             skew = (f"Dirichlet {c['dirichlet_alpha']:g}" if c["dataset"] == "mnist"
                     else "writers (natural)")

@@ -159,6 +159,9 @@ def test_reproduction_configs_load_and_validate(arg, method, alpha, seed, mu):
     assert (f.method, f.seed, f.local.prox_mu, f.dataset, f.partition) == (method, seed, mu, "femnist", "natural")
     f.mesh = f_mesh
     train.validate(f)
+    agg, loss = mnist.get_config("fedld-agg_a1_s0"), mnist.get_config("fedld-loss_a1_s0")  # the ablations
+    assert (agg.method, agg.fedld.lambda_m, agg.fedld.principal) == ("fedld", 0.0, True)
+    assert (loss.method, loss.fedld.lambda_m, loss.fedld.principal) == ("fedld", 0.1, False)
     with pytest.raises(ConfigError, match="fedpc"):
         mnist.get_config("fedpc_a0.1_s0")
     with pytest.raises(ConfigError, match="expected"):
