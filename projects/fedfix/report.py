@@ -24,7 +24,7 @@ NAMES = {"sync": "sync FedAvg", "fedasync": "FedAsync (Xie: a = 0.6 (u+1)^-0.5)"
          "fedfix-0.2": "FedFix-0.2 (dt = 1 s)", "fedfix-0.5": "FedFix-0.5 (dt = 2.5 s)",
          "fedfix-0.8": "FedFix-0.8 (dt = 4 s)"}
 FEMNIST = os.path.join(HERE, "results", "femnist.json")
-FEMNIST_SEEDS = (0, 1)
+FEMNIST_SEEDS = (0, 1, 2)
 FEMNIST_NAMES = {"sync": NAMES["sync"], "fedasync": NAMES["fedasync"], "async": NAMES["async"],
                  "fedbuff-10": "FedBuff-10", "fedfix-0.2": NAMES["fedfix-0.2"], "fedfix-0.5": NAMES["fedfix-0.5"]}
 
