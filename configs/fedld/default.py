@@ -14,7 +14,8 @@ def get_config(arg=None):
     c.method = "fedld"  # fedavg | fedprox (set local.prox_mu > 0) | fedld
     c.fedld = ConfigDict({"lambda_m": 0.1,  # weight of log(1 + ||softmax(Z)||_F^2) (authors' README)
                           "k_proportion": 0.8,  # principal directions kept: floor(0.8 m)
-                          "gamma": 0.99})  # history decay (only its zero test matters)
+                          "gamma": 0.99,  # history decay (only its zero test matters)
+                          "principal": True})  # False: the margin loss with the plain mean (ablation)
     c.num_clients = 10
     c.clients_per_round = 10
     c.local.momentum = 0.5

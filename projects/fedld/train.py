@@ -3,6 +3,7 @@
     fedavg    plain CE, equal-weight mean of the participants' deltas
     fedprox   CE + mu/2 ||w - w_global||^2 (config.local.prox_mu), the same mean
     fedld     margin-controlled loss (fedld.lambda_m) + principal-gradient aggregation
+              (fedld.principal=False: the plain mean, an ablation)
 
 Besides the final accuracy the run reports how stable it is: the mean and spread of the last
 `stability_window` evaluations (evaluate every round or few for that)."""
@@ -27,6 +28,7 @@ def validate(config) -> None:
 def build(config, task):
     local, mesh = runner.local_config(config), runner.mesh(config)
     is_ld = config.method == "fedld"
+    principal = is_ld and bool(config.fedld.get("principal", True))
     if is_ld:
         loss = fedld.margin_loss(lambda p, x: task.model.apply({"params": p}, x), float(config.fedld.lambda_m))
         update = engine.default_local_update(loss, local, mesh, batch_transform=fedld.mark_padding)
@@ -35,7 +37,7 @@ def build(config, task):
     return engine.build(loss_fn=loss, local=local, participation=runner.participation(config, task.label_counts),
                         server_opt=runner.server_optimizer(config), aggregator="fedavg",
                         strategy=fedld.strategy(float(config.fedld.k_proportion), float(config.fedld.gamma),
-                                                principal=is_ld),
+                                                principal=principal),
                         local_update=update, capacity=config.capacity or None, mesh=mesh)
 
 

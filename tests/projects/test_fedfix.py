@@ -70,3 +70,16 @@ def test_named_errors_before_compile():
         train.validate(c)
     with pytest.raises(ValueError, match="unknown config arg"):
         _config("fedfox")
+
+
+def test_femnist_config_loads_and_validates():
+    from configs.fedfix import femnist
+    from projects.fedfix import train
+
+    for v, (schedule, over) in femnist.VARIANTS.items():
+        c = femnist.get_config(f"{v}_s1")
+        assert (c.clock.schedule, c.seed, c.dataset, c.partition) == (schedule, 1, "femnist", "natural")
+        assert all(c.clock[k] == val for k, val in over.items())
+        c.mesh = (("clients", -1),)  # the tests' 8 CPU devices; the runs use one
+        train.validate(c)
+    assert femnist.get_config().clock.dt == 2.5  # FedFix-0.5 of a 5 s slowest task

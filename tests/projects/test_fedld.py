@@ -141,3 +141,28 @@ def test_named_errors(over, match):
 
     with pytest.raises(ConfigError, match=match):
         train.validate(_config(**over))
+
+
+@pytest.mark.parametrize("arg,method,alpha,seed,mu", [
+    ("fedavg_a1_s0", "fedavg", 1.0, 0, 0.0), ("fedprox_a0.5_s1", "fedprox", 0.5, 1, 0.01),
+    ("fedld_a0.1_s0", "fedld", 0.1, 0, 0.0), (None, "fedld", 0.1, 0, 0.0)])
+def test_reproduction_configs_load_and_validate(arg, method, alpha, seed, mu):
+    from configs.fedld import femnist, mnist
+    from projects.fedld import train
+
+    c = mnist.get_config(arg)
+    assert (c.method, c.dirichlet_alpha, c.seed, c.local.prox_mu) == (method, alpha, seed, mu)
+    assert (c.dataset, c.partition, c.clients_per_round) == ("mnist", "dirichlet", c.num_clients)
+    c.mesh = f_mesh = (("clients", -1),)  # the tests' 8 CPU devices; the runs use one
+    train.validate(c)
+    f = femnist.get_config(None if arg is None else f"{method}_s{seed}")
+    assert (f.method, f.seed, f.local.prox_mu, f.dataset, f.partition) == (method, seed, mu, "femnist", "natural")
+    f.mesh = f_mesh
+    train.validate(f)
+    agg, loss = mnist.get_config("fedld-agg_a1_s0"), mnist.get_config("fedld-loss_a1_s0")  # the ablations
+    assert (agg.method, agg.fedld.lambda_m, agg.fedld.principal) == ("fedld", 0.0, True)
+    assert (loss.method, loss.fedld.lambda_m, loss.fedld.principal) == ("fedld", 0.1, False)
+    with pytest.raises(ConfigError, match="fedpc"):
+        mnist.get_config("fedpc_a0.1_s0")
+    with pytest.raises(ConfigError, match="expected"):
+        mnist.get_config("fedld_x3")
