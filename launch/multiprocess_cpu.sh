@@ -13,12 +13,14 @@ n=$1; d=$2; shift 2
 logdir=${TESSERA_LOG_DIR:-$(mktemp -d -t tessera_mp.XXXXXX)}
 mkdir -p "$logdir"
 port=${JAX_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+# keep the caller's other XLA flags; only the device count is ours
+xla_flags="$(echo "${XLA_FLAGS:-}" | sed -E 's/--xla_force_host_platform_device_count=[0-9]+//g') --xla_force_host_platform_device_count=$d"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup INT TERM
 for ((i = 0; i < n; i++)); do
   env JAX_COORDINATOR_ADDRESS="127.0.0.1:$port" JAX_NUM_PROCESSES="$n" JAX_PROCESS_ID="$i" \
-      JAX_PLATFORMS=cpu XLA_FLAGS="--xla_force_host_platform_device_count=$d" \
+      JAX_PLATFORMS=cpu XLA_FLAGS="$xla_flags" \
       "$@" > >(if [ "$i" = 0 ]; then cat; else cat > "$logdir/process_$i.log"; fi) 2>&1 &
   pids+=($!)
 done

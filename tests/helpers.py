@@ -12,6 +12,12 @@ import orbax.checkpoint as ocp
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def xla_flags(devices: int) -> str:
+    """The test session's XLA flags (conftest's) with another simulated device count."""
+    kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")]
+    return " ".join(kept + [f"--xla_force_host_platform_device_count={devices}"])
+
+
 def run_main(project: str, config: str, workdir, *overrides: str, env=None, timeout=600, check=True):
     cmd = [sys.executable, "-m", f"projects.{project}.main", f"--config={config}", f"--workdir={workdir}",
            *overrides]

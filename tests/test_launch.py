@@ -21,8 +21,7 @@ STEPS = ["--config.total=10", "--config.eval_every=0", "--config.checkpoint_ever
 def _launch(n, d, workdir):
     cmd = ["bash", "launch/multiprocess_cpu.sh", str(n), str(d), "--", sys.executable, "-m", "projects.lamb.main",
            "--config=configs/lamb/default.py", f"--workdir={workdir}", *STEPS]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)  # the launcher sets the devices
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-4000:]
     return json.load(open(os.path.join(workdir, "final_metrics.json")))
 

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, assert_trees_equal, load_checkpoint, metric_rows
+from tests.helpers import REPO, assert_trees_equal, load_checkpoint, metric_rows, xla_flags
 
 
 def _truncate(workdir, keep_step: int):
@@ -161,7 +161,7 @@ _EP = ["--config=configs/lossfree_balance/default.py", "--config.moe.expert_para
 
 
 def _run_ep(workdir, devices: int, kill: bool = False):
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": xla_flags(devices), "JAX_PLATFORMS": "cpu"}
     args = ["-c", _KILL_AT_2] if kill else ["-m", "projects.lossfree_balance.main"]
     # the EP mesh is config.mesh = [('expert', -1)]: all devices of the process
     cmd = [sys.executable, *args, *_EP, "--config.mesh=(('expert', -1),)", "--config.moe.expert_axes=('expert',)",

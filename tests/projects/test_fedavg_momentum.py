@@ -1,5 +1,7 @@
 """FedAvg-M / SCAFFOLD-M: local steps and server state against a NumPy transcription of the
 paper's algorithm; smoke of default.py; bit-exact resume (control variates included); errors."""
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +9,11 @@ import pytest
 
 from lib.config import ConfigError
 from lib.fl import client as client_lib, engine
-from tests.helpers import assert_trees_equal, load_checkpoint, metric_rows
+from tests.helpers import assert_trees_equal, load_checkpoint, metric_rows, run_killed_after_checkpoint, run_main
+
+
+CONFIG = "configs/fedavg_momentum/default.py"
+RUN_OVERRIDES = ("--config.total=6", "--config.log_every=1", "--config.eval_every=3", "--config.checkpoint_every=3")
 
 
 def _config(**kw):
@@ -71,14 +77,18 @@ def test_smoke_and_bit_exact_resume_with_control_variates(tmp_path):
 
     full = train.train_and_evaluate(_config(method="scaffold_m"), str(tmp_path / "a"))
     assert full["step"] == 6 and np.isfinite(full["test_loss"])
-    train.train_and_evaluate(_config(method="scaffold_m", total=3), str(tmp_path / "b"))
-    final = train.train_and_evaluate(_config(method="scaffold_m"), str(tmp_path / "b"))
-    assert final["resumed_from"] == 3
+    # the same run killed (SIGKILL) right after its step-3 checkpoint, then resumed
+    over = [*RUN_OVERRIDES, "--config.method=scaffold_m"]
+    proc = run_killed_after_checkpoint("fedavg_momentum", CONFIG, tmp_path / "b", 3, *over)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    run_main("fedavg_momentum", CONFIG, tmp_path / "b", *over)
+    assert json.load(open(tmp_path / "b" / "final_metrics.json"))["resumed_from"] == 3
     sa, sb = load_checkpoint(tmp_path / "a", 6), load_checkpoint(tmp_path / "b", 6)
     assert np.abs(np.asarray(jax.tree.leaves(sa["clients"])[0])).sum() > 0  # client controls are checkpointed
     assert np.abs(np.asarray(jax.tree.leaves(sa["strategy"]["g"])[0])).sum() > 0
     assert_trees_equal(sa, sb)
-    assert metric_rows(tmp_path / "a")[3:] == metric_rows(tmp_path / "b")[3:]
+    after = [[r for r in metric_rows(tmp_path / w) if r["step"] > 3] for w in "ab"]
+    assert after[0] and after[0] == after[1]
 
 
 @pytest.mark.parametrize("over,match", [

@@ -1,6 +1,8 @@
 """FRL: ranking, vote and the reversed-ranking attack against a NumPy transcription of the
 authors' algorithm; edge-popup mask and its straight-through gradient; smoke of default.py
 (FRL and a baseline under attack); bit-exact resume; named config errors."""
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +10,11 @@ import pytest
 
 from lib.config import ConfigError
 from lib.fl import aggregate
-from tests.helpers import assert_trees_equal, load_checkpoint, metric_rows
+from tests.helpers import assert_trees_equal, load_checkpoint, metric_rows, run_killed_after_checkpoint, run_main
+
+
+CONFIG = "configs/frl/default.py"
+RUN_OVERRIDES = ("--config.total=6", "--config.log_every=1", "--config.eval_every=3", "--config.checkpoint_every=3")
 
 
 def _config(**kw):
@@ -100,12 +106,16 @@ def test_smoke_attack_and_bit_exact_resume(tmp_path):
     kw = dict(byzantine_fraction=0.2)
     full = train.train_and_evaluate(_config(**kw), str(tmp_path / "a"))
     assert full["step"] == 6 and np.isfinite(full["test_loss"]) and full["malicious_clients"] == 2
-    train.train_and_evaluate(_config(total=3, **kw), str(tmp_path / "b"))
-    final = train.train_and_evaluate(_config(**kw), str(tmp_path / "b"))
-    assert final["resumed_from"] == 3
+    # the same run killed (SIGKILL) right after its step-3 checkpoint, then resumed
+    over = [*RUN_OVERRIDES, "--config.byzantine_fraction=0.2"]
+    proc = run_killed_after_checkpoint("frl", CONFIG, tmp_path / "b", 3, *over)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    run_main("frl", CONFIG, tmp_path / "b", *over)
+    assert json.load(open(tmp_path / "b" / "final_metrics.json"))["resumed_from"] == 3
     sa, sb = load_checkpoint(tmp_path / "a", 6), load_checkpoint(tmp_path / "b", 6)
     assert_trees_equal(sa, sb)
-    assert metric_rows(tmp_path / "a")[3:] == metric_rows(tmp_path / "b")[3:]
+    after = [[r for r in metric_rows(tmp_path / w) if r["step"] > 3] for w in "ab"]
+    assert after[0] and after[0] == after[1]
     # the global scores stay a permutation of the initial ones
     init = load_checkpoint(tmp_path / "a", 3)["strategy"]["scores"]
     for a, b in zip(jax.tree.leaves(init), jax.tree.leaves(sa["strategy"]["scores"])):
