@@ -2,7 +2,8 @@
 
 The paper splits EMNIST by Dirichlet(0.1) labels; lib's FEMNIST task is partitioned by writer
 (LEAF's natural split), so here each client is one writer (the first 20 writers), with the
-MLP 784-200-62, 200 rounds, 1 seed. Not run yet (no results in projects/fedamd/results).
+MLP 784-200-62, 200 rounds, 1 seed: FedAvg / SCAFFOLD / FedAMD all end at 62.5 % (304 test samples);
+`python -m projects.fedamd.report --run=femnist`.
 
     python launch/sweep.py --project fedamd --config configs/fedamd/femnist.py \\
         --workdir runs/fedamd_femnist --results projects/fedamd/results/femnist \\
