@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import re
 from typing import Any, Iterable
@@ -91,6 +92,14 @@ def positive(config, key: str, allow_zero: bool = False):
         need = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"config.{key}={value!r} must be a finite number {need}")
     return value
+
+
+def integer(config, key: str, lo: int, what: str = "") -> int:
+    """Returns config[key] as an int if it is an integer (not a bool) >= lo, else ConfigError."""
+    value = get(config, key)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
+        raise ConfigError(f"config.{key}={value!r} must be an integer >= {lo}" + (f" ({what})" if what else ""))
+    return int(value)
 
 
 def in_range(config, key: str, lo: float, hi: float):

@@ -36,19 +36,12 @@ METHODS = ("adaptive", "static", "async")
 DATASETS = ("digits", "mnist", "fashion_mnist")
 
 
-def _int(config, key, lo):
-    v = config_lib.get(config, key)
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ConfigError(f"config.{key}={v!r} must be an integer >= {lo}")
-    return int(v)
-
-
 def validate(config) -> None:
     config_lib.choice(config, "method", METHODS)
     config_lib.choice(config, "dataset", DATASETS)
     config_lib.choice(config, "lr_scaling", ("linear", "none"))
     for key, lo in (("num_workers", 1), ("global_batch", 1), ("local_steps", 1), ("eval_batch_size", 1)):
-        _int(config, key, lo)
+        config_lib.integer(config, key, lo)
     config_lib.positive(config, "lr")
     config_lib.choice(config, "merge", ("normalised", "equal"))
     config_lib.positive(config, "clock.time_budget")

@@ -36,25 +36,18 @@ METHODS = ("diloco", "diloco_delayed", "sync_dp")
 DELAY = {"diloco": 0, "diloco_delayed": 1}
 
 
-def _int(config, key: str, lo: int, what: str):
-    v = config_lib.get(config, key)
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ConfigError(f"config.{key}={v!r} must be an integer >= {lo} ({what})")
-    return int(v)
-
-
 def validate(config) -> None:
     """Every check that can fail on bad input, before data is read or anything compiled."""
     config_lib.choice(config, "method", METHODS)
     config_lib.choice(config, "dataset", text.SOURCES)
-    _int(config, "num_workers", 1, "k, the number of workers")
-    _int(config, "inner_steps", 1, "H, inner steps per round")
-    _int(config, "num_rounds", 1, "outer rounds")
+    config_lib.integer(config, "num_workers", 1, "k, the number of workers")
+    config_lib.integer(config, "inner_steps", 1, "H, inner steps per round")
+    config_lib.integer(config, "num_rounds", 1, "outer rounds")
     if config.get("stop_after_rounds") is not None:  # end early (an interruption) without changing the schedules
-        _int(config, "stop_after_rounds", 1, "rounds to run before stopping")
+        config_lib.integer(config, "stop_after_rounds", 1, "rounds to run before stopping")
     for key in ("batch_size", "seq_len", "eval_batch_size", "eval_batches", "model.d_model", "model.num_heads",
                 "model.num_layers", "model.d_ff"):
-        _int(config, key, 1, "a size")
+        config_lib.integer(config, key, 1, "a size")
     if config.model.d_model % config.model.num_heads:
         raise ConfigError(f"config.model.d_model={config.model.d_model} must be divisible by "
                           f"config.model.num_heads={config.model.num_heads}")
@@ -62,7 +55,7 @@ def validate(config) -> None:
     config_lib.positive(config, "inner.weight_decay", allow_zero=True)
     config_lib.positive(config, "inner.clip", allow_zero=True)
     config_lib.in_range(config, "inner.final_lr_fraction", 0.0, 1.0)
-    _int(config, "inner.warmup", 0, "inner warm-up steps")
+    config_lib.integer(config, "inner.warmup", 0, "inner warm-up steps")
     for key in ("inner.b1", "inner.b2"):
         v = config_lib.get(config, key)
         if not (isinstance(v, (int, float)) and 0 <= v < 1):

@@ -49,20 +49,13 @@ MODES = ("uncoded", "gc", "sgc", "srsgc")
 DATASETS = ("digits", "mnist", "fashion_mnist")
 
 
-def _int(config, key, lo):
-    v = config_lib.get(config, key)
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ConfigError(f"config.{key}={v!r} must be an integer >= {lo}")
-    return int(v)
-
-
 def validate(config) -> None:
     """Named errors before anything is built or compiled."""
     config_lib.choice(config, "mode", MODES)
     config_lib.choice(config, "dataset", DATASETS)
-    n = _int(config, "num_workers", 1)
+    n = config_lib.integer(config, "num_workers", 1)
     for key, lo in (("num_jobs", 1), ("unit_size", 1), ("eval_batch_size", 1)):
-        _int(config, key, lo)
+        config_lib.integer(config, key, lo)
     sg = config.sgc
     schemes.check_params(n, sg.B, sg.W, sg.lam, sg.code)
     if config.mode == "srsgc":

@@ -48,6 +48,10 @@ def test_validators_name_key_value_and_allowed():
         C.get(c, "model.nope")
     with pytest.raises(C.ConfigError, match="config.b=10 must be divisible by 4"):
         C.divisible(c, "b", 4, "data axis")
+    assert C.integer(c, "b", 1) == 10
+    for v in (0, 2.0, True):
+        with pytest.raises(C.ConfigError, match=rf"config.b={v!r} must be an integer >= 1 \(workers\)"):
+            C.integer(ConfigDict({"b": v}), "b", 1, "workers")
 
 
 def test_write_config_replaces_atomically_and_changed_keys(tmp_path):
