@@ -18,8 +18,8 @@ METHODS = ("rod", "sgc", "appnp")
 PAPER = "not found"
 
 
-def _load():
-    p = os.path.join(RESULTS, "sweep.json")
+def _load(name="sweep.json"):
+    p = os.path.join(RESULTS, name)
     return json.load(open(p)) if os.path.exists(p) else []
 
 
@@ -65,6 +65,23 @@ def main():
         meta = (f"{len(rows)} runs, {total / 60:.0f} min wall in all; machine: {rows[0]['machine']}; "
                 f"1-min load average during the runs {min(loads):.1f}–{max(loads):.1f}.")
         report.replace_section(os.path.join(HERE, "README.md"), "meta", meta)
+    # ROD with the graph-knowledge loss on (weight 0.1), against the baselines of the same setting and seed
+    abl = []
+    base = {(r["dataset"], r["edge_keep"], r["labels_per_class"], r["seed"], r["method"]): r for r in rows}
+    for r in _load("sweep_graph_weight_0.1.json"):
+        key = (r["dataset"], r["edge_keep"], r["labels_per_class"], r["seed"])
+        off = base.get(key + ("rod",))
+        abl.append({"ds": r["dataset"], "edges": f"{r['edge_keep']:g}", "labels": r["labels_per_class"], "seed": r["seed"],
+                    "on": f"{r['test_accuracy'] * 100:.1f}",
+                    "students": "/".join(f"{r[f'student{k}_test_accuracy'] * 100:.1f}" for k in (1, 2, 3)),
+                    "train": "/".join(f"{r[f'student{k}_train_accuracy'] * 100:.0f}" for k in (1, 2, 3)),
+                    "off": f"{off['test_accuracy'] * 100:.1f}" if off else "–",
+                    **{m: (f"{base[key + (m,)]['test_accuracy'] * 100:.1f}" if key + (m,) in base else "–")
+                       for m in ("sgc", "appnp")}})
+    cols = [("data set", "ds"), ("edges kept", "edges"), ("labels / class", "labels"), ("seed", "seed"),
+            ("ROD, graph loss 0.1", "on"), ("its students k=1/2/3 test", "students"),
+            ("its students train acc", "train"), ("ROD, graph loss off", "off"), ("SGC", "sgc"), ("APPNP", "appnp")]
+    report.replace_section(os.path.join(HERE, "README.md"), "graph_loss", report.markdown_table(abl, cols))
 
 
 if __name__ == "__main__":
