@@ -14,12 +14,13 @@ from lib import config as config_lib
 
 
 def build(dataset: str, arg=None):
-    a = config_lib.parse_arg(arg, method="rod", edge_keep=1.0, labels=20, graph_weight=0.0)
+    a = config_lib.parse_arg(arg, method="rod", edge_keep=1.0, labels=20, graph_weight=0.0, gate="learned")
     c = default.get_config()
     c.dataset, c.method = dataset, a.method
     c.sparsity.edge_keep, c.sparsity.labels_per_class = a.edge_keep, a.labels
     c.model.hidden, c.model.dropout, c.model.norm = 64, 0.5, "sym"
     c.rod.num_hops, c.rod.graph_batch, c.rod.walks_per_node = 3, 512, 4
+    c.rod.gate = a.gate  # learned | confidence
     c.rod.graph_weight = a.graph_weight  # 0: off (at 0.1 it kept students from fitting on CiteSeer, see README)
     c.epochs, c.learning_rate, c.weight_decay = 200, 0.01, 5e-4
     if a.method == "sgc":

@@ -82,6 +82,25 @@ def main():
             ("ROD, graph loss 0.1", "on"), ("its students k=1/2/3 test", "students"),
             ("its students train acc", "train"), ("ROD, graph loss off", "off"), ("SGC", "sgc"), ("APPNP", "appnp")]
     report.replace_section(os.path.join(HERE, "README.md"), "graph_loss", report.markdown_table(abl, cols))
+    # the parameter-free confidence gate against the learned gate (per setting, mean over the seeds both have)
+    conf = _load("sweep_gate_confidence.json")
+    groups = {}
+    for r in conf:
+        groups.setdefault((r["dataset"], r["edge_keep"], r["labels_per_class"]), []).append(r)
+    grows = []
+    for (ds, keep, labels), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1], -kv[0][2])):
+        seeds = {r["seed"] for r in rs}
+        pick = lambda m: [base[(ds, keep, labels, sd, m)] for sd in sorted(seeds) if (ds, keep, labels, sd, m) in base]
+        learned = pick("rod")
+        grows.append({"ds": ds, "edges": f"{keep:g}", "labels": labels, "seeds": len(rs),
+                      "conf": _cell([r["test_accuracy"] for r in rs]),
+                      "alpha": "/".join(f"{np.mean([r[f'alpha{k}'] for r in rs]):.2f}" for k in (1, 2, 3)),
+                      "learned": _cell([r["test_accuracy"] for r in learned]),
+                      **{m: _cell([r["test_accuracy"] for r in pick(m)]) for m in ("sgc", "appnp")}})
+    cols = [("data set", "ds"), ("edges kept", "edges"), ("labels / class", "labels"), ("seeds", "seeds"),
+            ("ROD, confidence gate", "conf"), ("its mean α (k=1/2/3)", "alpha"), ("ROD, learned gate", "learned"),
+            ("SGC", "sgc"), ("APPNP", "appnp")]
+    report.replace_section(os.path.join(HERE, "README.md"), "gate", report.markdown_table(grows, cols))
 
 
 if __name__ == "__main__":

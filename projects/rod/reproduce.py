@@ -31,15 +31,15 @@ def main():
     ap.add_argument("--methods", default="rod,sgc,appnp")
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--settings", default="", help="edge_keep:labels,... (default: all eight)")
-    ap.add_argument("--graph-weight", type=float, default=None,
-                    help="ROD's graph-knowledge loss weight (default: the config's); other values go to "
-                         "results/sweep_graph_weight_<w>.json")
+    ap.add_argument("--override", default="",
+                    help="key=value added to the config arg (graph_weight=0.1, gate=confidence); such runs go to "
+                         "results/sweep_<key>_<value>.json")
     ap.add_argument("--deadline", default="", help="UTC HH:MM after which no new run starts")
     a = ap.parse_args()
     settings = [tuple(float(x) if i == 0 else int(x) for i, x in enumerate(s.split(":")))
                 for s in a.settings.split(",")] if a.settings else SETTINGS
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / ("sweep.json" if a.graph_weight is None else f"sweep_graph_weight_{a.graph_weight:g}.json")
+    path = RESULTS / ("sweep_" + a.override.replace("=", "_") + ".json" if a.override else "sweep.json")
     machine = f"{autotune.cpu_model()}, {os.cpu_count()} cores, shared with other jobs"
     for keep, labels in settings:
         for ds in a.datasets.split(","):
@@ -54,8 +54,8 @@ def main():
                         print("deadline reached; stopping", flush=True)
                         return
                     arg = f"method={method},edge_keep={keep},labels={labels}"
-                    if a.graph_weight is not None:
-                        arg += f",graph_weight={a.graph_weight:g}"
+                    if a.override:
+                        arg += "," + a.override
                     c = mod.get_config(arg)
                     c.seed = seed
                     c.data_dir = os.environ.get("TESSERA_DATA_DIR", "./data")
@@ -65,7 +65,7 @@ def main():
                     wall, cpu = time.perf_counter() - t0, time.process_time() - p0
                     keys = [k for k in f if k.startswith(("student", "alpha")) or k.endswith("_accuracy")]
                     row = {"dataset": ds, "method": method, "edge_keep": keep, "labels_per_class": labels,
-                           "seed": seed, "graph_weight": c.rod.graph_weight, **{k: f[k] for k in keys}, "epochs": f["step"],
+                           "seed": seed, "graph_weight": c.rod.graph_weight, "gate": c.rod.gate, **{k: f[k] for k in keys}, "epochs": f["step"],
                            **{k: f[k] for k in ("num_nodes", "num_train", "undirected_edges_full",
                                                 "undirected_edges_kept", "isolated_nodes")},
                            "wall_s": wall, "cpu_s": cpu, "config": f"{cfg_path}:{arg} seed={seed}",
