@@ -1,0 +1,1 @@
+"""ROD (Zhang et al., KDD 2021): multi-scale decoupled students distilled from an online ensemble teacher, vs SGC and APPNP on thinned graphs."""
