@@ -39,13 +39,6 @@ GATES = ("learned", "confidence")
 # ----------------------------------------------------------------------------- config
 
 
-def _pos_int(config, key):
-    v = config_lib.get(config, key)
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise config_lib.ConfigError(f"config.{key}={v!r} must be an integer >= 1")
-    return int(v)
-
-
 def validate(config) -> None:
     config_lib.choice(config, "dataset", DATASETS)
     config_lib.choice(config, "method", METHODS)
@@ -56,7 +49,7 @@ def validate(config) -> None:
     sparsify.check_labels_per_class(config.sparsity.labels_per_class)
     for key in ("model.hidden", "epochs", "rod.num_hops", "rod.graph_batch", "rod.walks_per_node", "sgc.hops",
                 "appnp.hops"):
-        _pos_int(config, key)
+        config_lib.integer(config, key, 1)
     config_lib.positive(config, "learning_rate")
     config_lib.positive(config, "weight_decay", allow_zero=True)
     config_lib.in_range(config, "model.dropout", 0.0, 0.99)
