@@ -193,7 +193,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
     final = train_lib.run(config, workdir, state=state, step_fn=step_fn, batch_fn=lambda s: s,
                           num_steps=config.epochs, eval_fn=lambda s: evaluate(s["params"], data),
-                          desc=f"distgnn/{config.dataset}/{config.mode}")
-    final.update(info)
+                          desc=f"distgnn/{config.dataset}/{config.mode}", summary_fn=lambda _: info)
     return final
 
