@@ -12,9 +12,10 @@ layout); `ours_pure_jax` is the same step compiled with TESSERA_NATIVE=0 (the pu
 chunked gather/scatter that GPU/TPU use), to show what the kernel buys. Which path `ours`
 ran is recorded (`ours_path`).
 
-    PYTHONPATH=. python benchmarks/gnn.py [--repeats 5] [--quick]
+    PYTHONPATH=. python benchmarks/gnn.py [--repeats 5] [--quick] [--sage]
 Writes benchmarks/results/gnn.json and benchmarks/results/gnn.md (about 1 min on an idle
-2-core CPU, several on a loaded one).
+2-core CPU, several on a loaded one). `--sage` runs only the full-batch GraphSAGE step against
+PyG's SAGEConv and writes results/gnn_sage.{json,md}.
 """
 from __future__ import annotations
 
@@ -215,6 +216,131 @@ def gcn_bench(n, e, f, c, repeats, check_steps=3, seed=0):
             }}
 
 
+def ours_sage_step():
+    """Full-batch 2-layer GraphSAGE (mean aggregator, root weight, no bias) on lib.graph's spmm
+    with the row-mean adjacency (no self loops); neighbours are projected before aggregating,
+    the cheaper order of the same linear map (lib.graph.layers.SAGEConv does the same)."""
+    def loss(params, adj, x, y, n):
+        h = jax.nn.relu(x @ params["w1_root"] + spmm(adj, x @ params["w1_neigh"]))
+        o = h @ params["w2_root"] + spmm(adj, h @ params["w2_neigh"])
+        return _loss_fn(o[:n], y[:n])
+
+    @jax.jit
+    def step(params, adj, x, y):
+        l, g = jax.value_and_grad(loss)(params, adj, x, y, adj.num_nodes - 1)
+        return jax.tree.map(lambda p, q: p - LR * q, params, g), l
+    return step
+
+
+def pyg_sage_model(w: dict, csr: bool):
+    import torch
+    from torch_geometric.nn import SAGEConv
+
+    def conv(root, neigh):
+        c = SAGEConv(root.shape[0], root.shape[1], aggr="mean", bias=False)
+        with torch.no_grad():
+            c.lin_l.weight.copy_(torch.from_numpy(neigh.T.copy()))  # PyG: lin_l on the neighbour mean
+            c.lin_r.weight.copy_(torch.from_numpy(root.T.copy()))
+        return c
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = conv(w["w1_root"], w["w1_neigh"])
+            self.c2 = conv(w["w2_root"], w["w2_neigh"])
+
+        def forward(self, x, ei):
+            return self.c2(torch.relu(self.c1(x, ei)), ei)
+
+    net = Net()
+    opt = torch.optim.SGD(net.parameters(), lr=LR)
+
+    def step(x, ei, y):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(x, ei), y)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+    return step
+
+
+def sage_bench(n, e, f, c, repeats, hidden=16, check_steps=3, seed=0):
+    """One full-batch GraphSAGE training step (an epoch): ours vs PyG's SAGEConv (edge-index scatter
+    and CSR paths), same graph, weights and SGD; interleaved, order rotating; loss trajectories compared."""
+    import torch
+    from torch_geometric.utils import to_torch_csr_tensor
+    load0 = os.getloadavg()[0]
+    g = random_graph(n, e, f, c, seed=seed, num_nodes_pad=n + 1, num_edges_pad=e)
+    real_n = int(g.node_mask.sum())
+    adj = jax.tree.map(jnp.asarray, build_adjacency(g, "mean", self_loops=False, num_edges_pad=int(g.edge_mask.sum())))
+    rng = np.random.default_rng(seed)
+    w = {k: (rng.standard_normal(shape) / np.sqrt(shape[0])).astype(np.float32)
+         for k, shape in (("w1_root", (f, hidden)), ("w1_neigh", (f, hidden)), ("w2_root", (hidden, c)),
+                          ("w2_neigh", (hidden, c)))}
+    m = np.asarray(g.edge_mask)
+    s, r = np.asarray(g.senders)[m], np.asarray(g.receivers)[m]
+    tx = torch.from_numpy(np.asarray(g.x)[:real_n])
+    ty = torch.from_numpy(np.asarray(g.y)[:real_n].astype(np.int64))
+    ei = torch.from_numpy(np.stack([s, r]).astype(np.int64))
+    adj_t = to_torch_csr_tensor(torch.stack([ei[1], ei[0]]), size=(real_n, real_n))  # rows = receivers
+    step, x_d, y_d = ours_sage_step(), jnp.asarray(g.x), jnp.asarray(g.y)
+    state = {"params": jax.tree.map(jnp.asarray, w)}
+    ours_path = ("native kernel (lib/native/spmm.cc)" if "tessera_spmm" in step.lower(state["params"], adj, x_d, y_d)
+                 .as_text() else "pure JAX (kernel unavailable)")
+
+    def ours():
+        state["params"], l = step(state["params"], adj, x_d, y_d)
+        jax.block_until_ready(state["params"])
+        return float(l)
+    pyg_s, pyg_c = pyg_sage_model(w, csr=False), pyg_sage_model(w, csr=True)
+    impls = {"ours": ours, "pyg_scatter": lambda: pyg_s(tx, ei, ty), "pyg_csr": lambda: pyg_c(tx, adj_t, ty)}
+    losses = {k: [] for k in impls}
+    first = {}
+    for k, fn in impls.items():
+        t0 = time.perf_counter()
+        losses[k].append(fn())
+        first[k] = time.perf_counter() - t0
+    for _ in range(check_steps - 1):
+        for k, fn in impls.items():
+            losses[k].append(fn())
+    times = {k: [] for k in impls}
+    names = list(impls)
+    for i in range(repeats):
+        for k in names[i % len(names):] + names[:i % len(names)]:
+            t0 = time.perf_counter()
+            impls[k]()
+            times[k].append(time.perf_counter() - t0)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    ref = np.array(losses["ours"])
+    best = min(med["pyg_scatter"], med["pyg_csr"])
+    return {"nodes": n, "edges": e, "features": f, "classes": c, "hidden": hidden, "median_step_s": med,
+            "all_step_s": times, "first_call_s": first, "loss_trajectory": losses,
+            "max_abs_loss_diff_vs_ours": {k: float(np.max(np.abs(np.array(v) - ref))) for k, v in losses.items()},
+            "ours_path": ours_path, "load_avg_1min": [load0, os.getloadavg()[0]],
+            "ratios": {"ours/pyg_scatter": med["ours"] / med["pyg_scatter"], "ours/pyg_csr": med["ours"] / med["pyg_csr"],
+                       "ours/pyg_best": med["ours"] / best}}
+
+
+def sage_markdown(res) -> str:
+    lines = ["# GNN benchmark (CPU): full-batch GraphSAGE", "",
+             f"Machine: {res['machine']}. One full-batch training step (an epoch) of a 2-layer GraphSAGE "
+             "(mean aggregator, root weight, no bias, hidden 16, SGD), the same graph and initial weights for "
+             "every implementation; timings interleaved, order rotating, medians of "
+             f"{res['repeats']} repeats. 'load' is the 1-minute load average before/after each graph. "
+             "DGL is not in the table: its newest release on PyPI (2.1.0) installs here but fails to import (its graphbolt imports torchdata.datapipes, which current torchdata no longer has).", "",
+             "| graph | ours (ms) | PyG scatter (ms) | PyG CSR (ms) | ours / best PyG | load | max loss diff |",
+             "|---|---|---|---|---|---|---|"]
+    for name, g in res["sage"].items():
+        m = g["median_step_s"]
+        load = "/".join(f"{x:.1f}" for x in g["load_avg_1min"])
+        lines.append(f"| {name}: {g['nodes']} nodes, {g['edges']} edges, {g['features']} feat | {m['ours'] * 1e3:.1f} | "
+                     f"{m['pyg_scatter'] * 1e3:.1f} | {m['pyg_csr'] * 1e3:.1f} | {g['ratios']['ours/pyg_best']:.2f} | "
+                     f"{load} | {max(g['max_abs_loss_diff_vs_ours'].values()):.1e} |")
+    paths = sorted({g["ours_path"] for g in res["sage"].values()})
+    lines += ["", f"Target (issue 16): ours at most 0.5x PyG on the large graph. 'ours' ran: {', '.join(paths)}."]
+    return "\n".join(lines) + "\n"
+
+
 def feature_store_bench(n, f, batch, repeats, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, f), dtype=np.float32)
@@ -302,6 +428,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="small graphs only (smoke; writes no results)")
+    ap.add_argument("--sage", action="store_true", help="only the GraphSAGE rows (results/gnn_sage.{json,md})")
     a = ap.parse_args()
     import torch
     torch.set_num_threads(2)
@@ -310,6 +437,18 @@ def main():
     res = {"machine": f"{autotune.cpu_model()}, {jax.device_count()} JAX CPU device(s), "
                       f"jax {jax.__version__}, torch {torch.__version__}",
            "repeats": a.repeats, "gcn": {}}
+    if a.sage:
+        res = {**res, "sage": {}}
+        del res["gcn"]
+        for name, (n, e, f, c) in sizes.items():
+            res["sage"][name] = sage_bench(n, e, f, c, a.repeats)
+            print(name, json.dumps(res["sage"][name]["median_step_s"]), json.dumps(res["sage"][name]["ratios"]))
+        if not a.quick:
+            OUT.mkdir(exist_ok=True)
+            (OUT / "gnn_sage.json").write_text(json.dumps(res, indent=1))
+            (OUT / "gnn_sage.md").write_text(sage_markdown(res))
+        print(sage_markdown(res))
+        return
     for name, (n, e, f, c) in sizes.items():
         res["gcn"][name] = gcn_bench(n, e, f, c, a.repeats)
         print(name, json.dumps(res["gcn"][name]["median_step_s"]), json.dumps(res["gcn"][name]["ratios"]))
