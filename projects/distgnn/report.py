@@ -2,7 +2,8 @@
 (resumable), then writes the README table from projects/distgnn/results/accuracy.json.
 
     TESSERA_DATA_DIR=/work/shared/data python -m projects.distgnn.report --run   # ~20 min on 2 cores
-    python -m projects.distgnn.report                                            # the table only
+    python -m projects.distgnn.report --time                                     # epoch time, generated graph
+    python -m projects.distgnn.report                                            # the tables only
 """
 from __future__ import annotations
 
@@ -78,11 +79,59 @@ def table() -> str:
             + report.markdown_table(rows, cols))
 
 
+TIME_MODES = ("single", "cd-0", "cd-5", "0c")
+
+
+def time_epochs(epochs: int = 40):
+    """Epoch time on the generated graph (configs/distgnn/default.py's `random`: 20,000 nodes,
+    400,000 edges, 128 features), each mode in a fresh workdir; the rate of the last `epochs / 2`
+    epochs (compile excluded) from final_metrics.json."""
+    import shutil
+
+    from projects.distgnn import train
+    from configs.distgnn import cora
+    from lib.autotune import cpu_model
+    out = {"machine": f"{cpu_model()}, {os.cpu_count()} CPU cores", "runs": {}}
+    for mode in TIME_MODES:
+        c = cora.get_config("random,mode=cd-r,delay=5" if mode == "cd-5" else f"random,mode={mode}")
+        c.epochs, c.log_every, c.eval_every, c.checkpoint_every = epochs, epochs // 2, epochs, epochs
+        wd = os.path.join(REPO, "runs/distgnn_time", mode)
+        shutil.rmtree(wd, ignore_errors=True)
+        final = train.train_and_evaluate(c, wd)
+        out["runs"][mode] = {k: final[k] for k in ("steps_per_sec", "bytes_per_epoch", "split_vertices",
+                                                   "replication_factor", "partitions", "num_nodes", "num_edges")}
+        out["runs"][mode]["load_avg_1min"] = os.getloadavg()[0]
+    with open(os.path.join(RESULTS, "epoch_time.json"), "w") as f:
+        json.dump(out, f, indent=1)
+
+
+def time_table() -> str:
+    path = os.path.join(RESULTS, "epoch_time.json")
+    if not os.path.exists(path):
+        return "Not run (`python -m projects.distgnn.report --time`)."
+    with open(path) as f:
+        res = json.load(f)["runs"]
+    base = 1.0 / res["cd-0"]["steps_per_sec"]
+    rows = [{"mode": m, "ms": f"{1e3 / r['steps_per_sec']:.0f}", "rel": f"{(1.0 / r['steps_per_sec']) / base:.2f}",
+             "mb": f"{r['bytes_per_epoch'] / 2 ** 20:.1f}", "parts": r["partitions"], "load": f"{r['load_avg_1min']:.1f}"}
+            for m, r in res.items()]
+    r0 = next(iter(res.values()))
+    return (f"Generated graph, {r0['num_nodes']:,} nodes, {r0['num_edges']:,} edges, 128 features, GraphSAGE hidden 64, "
+            "8 simulated CPU devices on 2 cores (the partitions' compute is serialised on the 2 cores and the "
+            "psum is a memory copy, so this shows the exchange's cost on one host, not a cluster's network).\n\n"
+            + report.markdown_table(rows, [("mode", "mode"), ("ms per epoch", "ms"), ("vs cd-0", "rel"),
+                                           ("exchanged MiB per epoch", "mb"), ("partitions", "parts"),
+                                           ("1-min load after", "load")]))
+
+
 def main(argv):
     if "--run" in argv:
         run()
+    if "--time" in argv:
+        time_epochs()
     text = table()
     report.replace_section(os.path.join(HERE, "README.md"), "accuracy", text)
+    report.replace_section(os.path.join(HERE, "README.md"), "epoch_time", time_table())
     print(text)
 
 
