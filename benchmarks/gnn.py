@@ -88,6 +88,40 @@ def jraph_step():
     return step
 
 
+def _torch_sgd_step(net):
+    import torch
+    opt = torch.optim.SGD(net.parameters(), lr=LR)
+
+    def step(x, ei, y):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(x, ei), y)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+    return step
+
+
+def _interleaved(impls: dict, repeats: int, check_steps: int):
+    """(losses of the first `check_steps` calls, first-call seconds, per-repeat seconds) of each
+    implementation; the timed order rotates every repeat, so no one always runs right after PyG
+    (whose OpenMP threads spin-wait)."""
+    losses, first = {k: [] for k in impls}, {}
+    for k, fn in impls.items():
+        t0 = time.perf_counter()
+        losses[k].append(fn())
+        first[k] = time.perf_counter() - t0
+    for _ in range(check_steps - 1):
+        for k, fn in impls.items():
+            losses[k].append(fn())
+    times, names = {k: [] for k in impls}, list(impls)
+    for i in range(repeats):
+        for k in names[i % len(names):] + names[:i % len(names)]:
+            t0 = time.perf_counter()
+            impls[k]()
+            times[k].append(time.perf_counter() - t0)
+    return losses, first, times
+
+
 def pyg_model(w1, w2, csr: bool):
     import torch
     from torch_geometric.nn import GCNConv
@@ -104,16 +138,7 @@ def pyg_model(w1, w2, csr: bool):
         def forward(self, x, ei):
             return self.c2(torch.relu(self.c1(x, ei)), ei)
 
-    net = Net()
-    opt = torch.optim.SGD(net.parameters(), lr=LR)
-
-    def step(x, ei, y):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(net(x, ei), y)
-        loss.backward()
-        opt.step()
-        return float(loss.detach())
-    return step
+    return _torch_sgd_step(Net())
 
 
 def gcn_bench(n, e, f, c, repeats, check_steps=3, seed=0):
@@ -180,22 +205,7 @@ def gcn_bench(n, e, f, c, repeats, check_steps=3, seed=0):
     impls["pyg_scatter"] = lambda: pyg_s(tx, ei, ty)
     impls["pyg_csr"] = lambda: pyg_c(tx, adj_t, ty)
 
-    losses = {k: [] for k in impls}
-    compile_s = {}
-    for k, fn in impls.items():
-        t0 = time.perf_counter()
-        losses[k].append(fn())
-        compile_s[k] = time.perf_counter() - t0
-    for _ in range(check_steps - 1):
-        for k, fn in impls.items():
-            losses[k].append(fn())
-    times = {k: [] for k in impls}
-    names = list(impls)
-    for i in range(repeats):  # the order rotates, so no one always runs right after PyG (OpenMP spin-waits)
-        for k in names[i % len(names):] + names[:i % len(names)]:
-            t0 = time.perf_counter()
-            impls[k]()
-            times[k].append(time.perf_counter() - t0)
+    losses, compile_s, times = _interleaved(impls, repeats, check_steps)
     med = {k: float(np.median(v)) for k, v in times.items()}
     ref = np.array(losses["ours"])
     agree = {k: float(np.max(np.abs(np.array(v) - ref))) for k, v in losses.items()}
@@ -252,16 +262,7 @@ def pyg_sage_model(w: dict, csr: bool):
         def forward(self, x, ei):
             return self.c2(torch.relu(self.c1(x, ei)), ei)
 
-    net = Net()
-    opt = torch.optim.SGD(net.parameters(), lr=LR)
-
-    def step(x, ei, y):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(net(x, ei), y)
-        loss.backward()
-        opt.step()
-        return float(loss.detach())
-    return step
+    return _torch_sgd_step(Net())
 
 
 def sage_bench(n, e, f, c, repeats, hidden=16, check_steps=3, seed=0):
@@ -294,22 +295,7 @@ def sage_bench(n, e, f, c, repeats, hidden=16, check_steps=3, seed=0):
         return float(l)
     pyg_s, pyg_c = pyg_sage_model(w, csr=False), pyg_sage_model(w, csr=True)
     impls = {"ours": ours, "pyg_scatter": lambda: pyg_s(tx, ei, ty), "pyg_csr": lambda: pyg_c(tx, adj_t, ty)}
-    losses = {k: [] for k in impls}
-    first = {}
-    for k, fn in impls.items():
-        t0 = time.perf_counter()
-        losses[k].append(fn())
-        first[k] = time.perf_counter() - t0
-    for _ in range(check_steps - 1):
-        for k, fn in impls.items():
-            losses[k].append(fn())
-    times = {k: [] for k in impls}
-    names = list(impls)
-    for i in range(repeats):
-        for k in names[i % len(names):] + names[:i % len(names)]:
-            t0 = time.perf_counter()
-            impls[k]()
-            times[k].append(time.perf_counter() - t0)
+    losses, first, times = _interleaved(impls, repeats, check_steps)
     med = {k: float(np.median(v)) for k, v in times.items()}
     ref = np.array(losses["ours"])
     best = min(med["pyg_scatter"], med["pyg_csr"])
