@@ -131,3 +131,14 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0, flatten: bool = True
     if flatten:
         x = x.reshape(len(x), -1)
     return x[tr], y[tr], x[te], y[te]
+
+
+FLAT_DATASETS = ("digits", "mnist", "fashion_mnist")
+
+
+def load_flat(name: str, data_dir: str, seed: int = 0):
+    """(x_train, y_train, x_test, y_test) with flattened images for `name` in FLAT_DATASETS;
+    'digits' (scikit-learn's 8x8 digits, split with `seed`) needs no data root."""
+    if name == "digits":
+        return load_digits(seed=seed)
+    return (load_mnist if name == "mnist" else load_fashion_mnist)(data_dir, flatten=True)

@@ -33,7 +33,7 @@ from lib.models.mlp import MLP
 from projects.adaptive_sgd import schedule
 
 METHODS = ("adaptive", "static", "async")
-DATASETS = ("digits", "mnist", "fashion_mnist")
+DATASETS = mnist_data.FLAT_DATASETS
 
 
 def validate(config) -> None:
@@ -83,16 +83,9 @@ def plan(config, num_params: int) -> dict:
             "eval_at": eval_at, "sec_per_sample": sec, "bytes_per_step": per_step}
 
 
-def load(config):
-    if config.dataset == "digits":
-        return mnist_data.load_digits(seed=config.seed)
-    loader = mnist_data.load_mnist if config.dataset == "mnist" else mnist_data.load_fashion_mnist
-    return loader(config_lib.data_dir(config), flatten=True)
-
-
 def train_and_evaluate(config, workdir: str) -> dict:
     validate(config)
-    x_tr, y_tr, x_te, y_te = load(config)
+    x_tr, y_tr, x_te, y_te = mnist_data.load_flat(config.dataset, config_lib.data_dir(config), config.seed)
     k, tau = config.num_workers, config.local_steps
     model = MLP(hidden=tuple(config.model.hidden), num_classes=10)
     params = model.init(jax.random.PRNGKey(config.seed), x_tr[:1])["params"]

@@ -46,7 +46,7 @@ from lib.models.mlp import MLP
 from projects.grad_coding import schemes
 
 MODES = ("uncoded", "gc", "sgc", "srsgc")
-DATASETS = ("digits", "mnist", "fashion_mnist")
+DATASETS = mnist_data.FLAT_DATASETS
 
 
 def validate(config) -> None:
@@ -138,16 +138,9 @@ def plan(config, num_params: int) -> dict:
             "bytes_per_round": n * (model_bytes + grad_bytes * tasks)}
 
 
-def load(config):
-    if config.dataset == "digits":
-        return mnist_data.load_digits(seed=config.seed)
-    loader = mnist_data.load_mnist if config.dataset == "mnist" else mnist_data.load_fashion_mnist
-    return loader(config_lib.data_dir(config), flatten=True)
-
-
 def train_and_evaluate(config, workdir: str) -> dict:
     validate(config)
-    x_tr, y_tr, x_te, y_te = load(config)
+    x_tr, y_tr, x_te, y_te = mnist_data.load_flat(config.dataset, config_lib.data_dir(config), config.seed)
     lrs = jnp.asarray(tuple(config.lrs), jnp.float32)
     m_models = len(config.lrs)
     model = MLP(hidden=tuple(config.model.hidden), num_classes=10)

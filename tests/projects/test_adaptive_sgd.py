@@ -45,7 +45,9 @@ def test_sync_round_is_weighted_merge_of_local_sgd(tmp_path):
     c.model.hidden = ()
     train.train_and_evaluate(c, str(tmp_path))
     p = train.plan(c, 1)
-    x_tr, y_tr, _, _ = train.load(c)
+    from lib.config import data_dir
+    from lib.data.mnist import load_flat
+    x_tr, y_tr, _, _ = load_flat(c.dataset, data_dir(c), c.seed)
     w0 = load_checkpoint(tmp_path, 1)
     from lib.models.mlp import MLP
 
