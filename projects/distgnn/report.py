@@ -35,23 +35,6 @@ def run(datasets=("cora", "citeseer")):
         args = {f"{ds}_{k}_s{s}": f"{ds},{a},seed={s}" for k, (a, _) in SETTINGS.items() for s in SEEDS}
         report.run_sweep(os.path.join(REPO, "configs/distgnn/cora.py"), args, os.path.join(REPO, "runs/distgnn"),
                          os.path.join(RESULTS, "accuracy.json"), train.train_and_evaluate, collect=collect)
-    _backfill_partition_info()
-
-
-def _backfill_partition_info():
-    """Runs made before final_metrics.json carried the partition statistics get them from
-    train.prepare (they depend only on the config: graph, partition count, seed, mode)."""
-    from ml_collections import ConfigDict
-
-    from projects.distgnn import train
-    path = os.path.join(RESULTS, "accuracy.json")
-    with open(path) as f:
-        res = json.load(f)
-    for run in res["runs"].values():
-        if "partitions" not in run["final"]:
-            run["final"].update(train.prepare(ConfigDict(run["config"]))[-1])
-    with open(path, "w") as f:
-        json.dump(res, f, indent=1)
 
 
 def table() -> str:

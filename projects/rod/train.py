@@ -172,6 +172,5 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
     final = train_lib.run(config, workdir, state=state, step_fn=lambda s, _: step(s, d), num_steps=int(config.epochs),
                           eval_fn=lambda s: evaluate(s["params"], d),
-                          desc=f"rod/{config.dataset}/{config.method}")
-    final.update(info)
+                          desc=f"rod/{config.dataset}/{config.method}", summary_fn=lambda _: info)
     return final
