@@ -16,14 +16,13 @@ Every check runs here, on the host, before anything is compiled; each failure is
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 from typing import Sequence
 
 import numpy as np
 
-from lib.data.common import DataError, require_file
+from lib.data.common import DataError, NonNumericError, numeric_columns, read_csv_rows, require_file
 
 FORMAT = ("CSV with a header row: guest `id,y,<features...>`, host `id,<features...>`; one row per sample, "
           "ids matching across the files, numeric cells")
@@ -41,10 +40,6 @@ class MissingLabelError(DataError):
 
 class MismatchedIdsError(DataError):
     """The parties' id columns do not hold the same set of unique ids."""
-
-
-class NonNumericError(DataError):
-    """A feature or label cell is not a finite number (or a label is not 0/1)."""
 
 
 class NoFeaturesError(DataError):
@@ -81,50 +76,10 @@ class VerticalData:
         return dataclasses.replace(self, ids=self.ids[idx], y=self.y[idx], x=tuple(a[idx] for a in self.x))
 
 
-def _read_rows(path: str) -> tuple[list[str], list[list[str]]]:
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot be read as CSV ({type(e).__name__}: {e}); expected {FORMAT}") from None
-    rows = [r for r in rows if r and any(c.strip() for c in r)]
-    if not rows:
-        raise DataError(f"{path} is empty; expected {FORMAT}")
-    header = [h.strip() for h in rows[0]]
-    body = rows[1:]
-    if not body:
-        raise DataError(f"{path} has a header but no rows; expected {FORMAT}")
-    for i, r in enumerate(body):
-        if len(r) != len(header):
-            raise DataError(f"{path}: row {i + 2} has {len(r)} cells, the header has {len(header)}")
-    return header, body
-
-
-def _numeric(path: str, header: list[str], body: list[list[str]], cols: list[int]) -> np.ndarray:
-    """[N, len(cols)] float64; the first cell that is not a finite number raises NonNumericError."""
-    if not cols:
-        return np.zeros((len(body), 0), np.float64)
-    try:
-        out = np.array([[r[c] for c in cols] for r in body], dtype=np.float64)
-        if np.isfinite(out).all():
-            return out
-    except ValueError:
-        out = None
-    for i, r in enumerate(body):
-        for c in cols:
-            try:
-                v = float(r[c])
-            except ValueError:
-                v = None
-            if v is None or not np.isfinite(v):
-                raise NonNumericError(f"{path}: row {i + 2}, column {header[c]!r}: {r[c]!r} is not a finite number")
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def read_party(path: str, *, id_column: str = "id", label: str | None = None, dataset: str = "vfl") -> Party:
     """One party's file: ids, feature columns (all but id and label) and, for the guest, labels."""
     require_file(path, dataset, FORMAT, SOURCE)
-    header, body = _read_rows(path)
+    header, body = read_csv_rows(path, FORMAT)
     if id_column not in header:
         raise DataError(f"{path}: no id column {id_column!r} in header {header}; expected {FORMAT}")
     if label is not None and label not in header:
@@ -136,7 +91,7 @@ def read_party(path: str, *, id_column: str = "id", label: str | None = None, da
     if not feat_cols:
         raise NoFeaturesError(f"{path}: the party has no feature column (header: {header}); every party "
                               "needs at least one feature besides the id" + (" and label" if label else ""))
-    ids = _numeric(path, header, body, [id_col])[:, 0]
+    ids = numeric_columns(path, header, body, [id_col])[:, 0]
     if (ids != np.round(ids)).any():
         i = int(np.argmax(ids != np.round(ids)))
         raise NonNumericError(f"{path}: row {i + 2}, column {id_column!r}: {body[i][id_col]!r} is not an integer id")
@@ -145,10 +100,10 @@ def read_party(path: str, *, id_column: str = "id", label: str | None = None, da
     if (counts > 1).any():
         raise MismatchedIdsError(f"{path}: id {int(uniq[counts > 1][0])} appears {int(counts.max())} times; "
                                  "ids must be unique within a party")
-    x = _numeric(path, header, body, feat_cols).astype(np.float32)
+    x = numeric_columns(path, header, body, feat_cols).astype(np.float32)
     y = None
     if label_col is not None:
-        y = _numeric(path, header, body, [label_col])[:, 0]
+        y = numeric_columns(path, header, body, [label_col])[:, 0]
         bad = (y != 0) & (y != 1)
         if bad.any():
             i = int(np.argmax(bad))
