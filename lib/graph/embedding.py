@@ -7,11 +7,13 @@ input and output embeddings with the SGNS loss
     -log s(u_c . v_o) - sum_{k} log s(-u_c . v_nk),   n_k ~ unigram(walk counts)^0.75,
 
 over shuffled minibatches of pairs: one jitted `lax.scan` per epoch, optax Adam. Keys are
-`fold_in(key, epoch)`, so a run is a pure function of its inputs.
+`fold_in(key, epoch)`, so a run is a pure function of its inputs. `sgns_chunk` is the sparse-SGD
+(word2vec) trainer for large graphs, and for several graphs at once.
 """
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -86,3 +88,102 @@ def train_skipgram(nodes, mask, num_nodes: int, key, dim: int = 64, window: int 
                                          jax.random.fold_in(k_train, e), batch, negatives, tx)
         losses.append(float(loss))
     return params, losses
+
+
+# ----------------------------------------------------------------------------- sparse SGD (word2vec-style)
+#
+# Adam above updates the whole [N, D] table (and its two moments) every step: fine for Cora, far too
+# slow for a million nodes. The trainer below is word2vec's: plain SGD on the rows a batch touches
+# (gather, row gradients, scatter-add), learning rate decayed linearly to lr * 1e-4, negatives
+# drawn from the unigram^0.75 distribution by inverse CDF (O(log N) per draw, not O(N)). It runs
+# several graphs at once (a leading `parts` axis, vmapped), each with its own walk count and step
+# budget, so partitioned embedding trains every part in one program.
+
+
+class SGNSConfig(NamedTuple):
+    dim: int = 64
+    window: int = 5
+    negatives: int = 5
+    epochs: int = 1
+    batch: int = 1024
+    lr: float = 0.025
+
+
+def check_sgns(cfg: SGNSConfig) -> SGNSConfig:
+    for name in ("dim", "window", "negatives", "epochs", "batch"):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise WalkError(f"{name}={v!r} must be an integer >= 1")
+    if not np.isfinite(cfg.lr) or cfg.lr <= 0:
+        raise WalkError(f"lr={cfg.lr!r} must be a finite number > 0")
+    return cfg
+
+
+def negative_cdf(nodes: np.ndarray, mask: np.ndarray, num_nodes: int) -> np.ndarray:
+    """[N] float32 CDF of unigram(walk counts)^0.75 (nodes never visited are never drawn)."""
+    counts = np.bincount(np.asarray(nodes)[np.asarray(mask)], minlength=num_nodes).astype(np.float64)
+    w = counts ** 0.75
+    return (np.cumsum(w) / max(w.sum(), 1e-30)).astype(np.float32)
+
+
+def sgns_steps(mask: np.ndarray, cfg: SGNSConfig) -> int:
+    """SGD steps for `epochs` passes: every token of the walks with, on average, (window + 1) contexts
+    (word2vec's reduced window), `batch` pairs a step."""
+    return max(1, -(-cfg.epochs * int(np.asarray(mask).sum()) * (cfg.window + 1) // cfg.batch))
+
+
+def sgns_init(key, num_nodes: int, dim: int) -> dict:
+    return {"in": (jax.random.uniform(key, (num_nodes, dim)) - 0.5) / dim, "out": jnp.zeros((num_nodes, dim))}
+
+
+def _row_loss(u, v, vn, w):
+    pos = jax.nn.log_sigmoid(jnp.sum(u * v, -1))
+    neg = jnp.sum(jax.nn.log_sigmoid(-jnp.einsum("bd,bkd->bk", u, vn)), -1)
+    return -jnp.sum(w * (pos + neg))
+
+
+def _offset_logits(window: int):
+    # word2vec draws a window b ~ U{1..window} per token and uses every offset <= b: offset o is used
+    # with probability (window - o + 1) / window
+    return jnp.log(jnp.arange(window, 0, -1, dtype=jnp.float32))
+
+
+def _sgd_steps(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
+    """`count` SGD steps (global step indices first .. first + count - 1) of one graph; steps at or
+    beyond `total` leave the tables as they are. Returns (tables, summed loss, valid pairs)."""
+    w_len = nodes.shape[1]
+    offsets = _offset_logits(cfg.window)
+
+    def step(carry, t):
+        tables, loss_sum, n_pairs = carry
+        k = jax.random.fold_in(key, t)
+        kw, kp, ko, ks, kn = jax.random.split(k, 5)
+        w = jnp.minimum((jax.random.uniform(kw, (cfg.batch,)) * num_walks).astype(jnp.int32), num_walks - 1)
+        p = jax.random.randint(kp, (cfg.batch,), 0, w_len)
+        o = jax.random.categorical(ko, offsets, shape=(cfg.batch,)) + 1
+        q = p + jnp.where(jax.random.bernoulli(ks, shape=(cfg.batch,)), o, -o)
+        qc = jnp.clip(q, 0, w_len - 1)
+        valid = (q == qc) & mask[w, p] & mask[w, qc] & (t < total)
+        c, x = nodes[w, p], nodes[w, qc]
+        neg = jnp.minimum(jnp.searchsorted(cdf, jax.random.uniform(kn, (cfg.batch, cfg.negatives))),
+                          cdf.shape[0] - 1)
+        u, v, vn = tables["in"][c], tables["out"][x], tables["out"][neg]
+        wv = valid.astype(jnp.float32)
+        loss, (gu, gv, gvn) = jax.value_and_grad(_row_loss, argnums=(0, 1, 2))(u, v, vn, wv)
+        lr = cfg.lr * jnp.maximum(1.0 - t.astype(jnp.float32) / total.astype(jnp.float32), 1e-4)
+        new_in = tables["in"].at[c].add(-lr * gu)
+        new_out = tables["out"].at[x].add(-lr * gv).at[neg.reshape(-1)].add(-lr * gvn.reshape(-1, gvn.shape[-1]))
+        return ({"in": new_in, "out": new_out}, loss_sum + loss, n_pairs + jnp.sum(wv)), None
+
+    init = (tables, jnp.float32(0), jnp.float32(0))
+    (tables, loss_sum, n_pairs), _ = jax.lax.scan(step, init, first + jnp.arange(count))
+    return tables, loss_sum, n_pairs
+
+
+@functools.partial(jax.jit, static_argnames=("count", "cfg"))
+def sgns_chunk(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
+    """`count` steps for a stack of graphs: every array has a leading [parts] axis (tables [P, N, D],
+    nodes/mask [P, W, L], num_walks/total [P], cdf [P, N], keys [P]); `first` is shared. Returns
+    (tables, summed loss [P], valid pairs [P])."""
+    fn = functools.partial(_sgd_steps, count=count, cfg=cfg)
+    return jax.vmap(fn, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(tables, nodes, mask, num_walks, cdf, total, key, first)

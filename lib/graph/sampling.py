@@ -100,15 +100,20 @@ class NeighborSampler:
 
 def metis_partition(g: Graph, num_parts: int, seed: int = 0) -> np.ndarray:
     """Cluster id per real node from METIS (pymetis) on the symmetrised graph."""
-    import pymetis
     indptr, indices = csr(g)
-    n = indptr.size - 1
-    if not 1 <= num_parts <= n:
-        raise GraphError(f"num_parts={num_parts} must be in 1..{n}")
+    return metis_parts(indptr, indices, num_parts, seed)
+
+
+def metis_parts(indptr, indices, num_parts: int, seed: int = 0) -> np.ndarray:
+    """Part id per node from METIS (pymetis), given a symmetric graph's CSR (indptr [N+1], indices)."""
+    import pymetis
+    n = len(indptr) - 1
+    if isinstance(num_parts, bool) or not isinstance(num_parts, (int, np.integer)) or not 1 <= num_parts <= n:
+        raise GraphError(f"num_parts={num_parts!r} must be an integer in 1..{n}")
     if num_parts == 1:
         return np.zeros(n, np.int64)
     opts = pymetis.Options(seed=seed)
-    _, parts = pymetis.part_graph(num_parts, xadj=indptr, adjncy=indices, options=opts)
+    _, parts = pymetis.part_graph(int(num_parts), xadj=np.asarray(indptr), adjncy=np.asarray(indices), options=opts)
     return np.asarray(parts, np.int64)
 
 
