@@ -20,6 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lib import loop_jit
+
+from . import walks as walks_lib
 from .walks import WalkError
 
 
@@ -142,34 +145,38 @@ def _row_loss(u, v, vn, w):
     return -jnp.sum(w * (pos + neg))
 
 
-def _offset_logits(window: int):
+def _offset_cdf(window: int):
     # word2vec draws a window b ~ U{1..window} per token and uses every offset <= b: offset o is used
-    # with probability (window - o + 1) / window
-    return jnp.log(jnp.arange(window, 0, -1, dtype=jnp.float32))
+    # with probability proportional to window - o + 1
+    w = np.arange(window, 0, -1, dtype=np.float64)
+    return jnp.asarray(np.cumsum(w) / w.sum(), jnp.float32)
 
 
 def _sgd_steps(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
     """`count` SGD steps (global step indices first .. first + count - 1) of one graph; steps at or
-    beyond `total` leave the tables as they are. Returns (tables, summed loss, valid pairs)."""
+    beyond `total` leave the tables as they are. Returns (tables, summed loss, valid pairs).
+
+    Random draws come from a counter hash of (seed, lane, step, draw) (lib.graph.walks' murmur
+    finaliser), not threefry: threefry's cost per draw was a large share of a step on CPU."""
     w_len = nodes.shape[1]
-    offsets = _offset_logits(cfg.window)
+    off_cdf = _offset_cdf(cfg.window)
+    lanes = walks_lib._stream(walks_lib._seed(key), jnp.arange(cfg.batch, dtype=jnp.uint32))
+    draws = jnp.arange(cfg.negatives, dtype=jnp.uint32)[None, :] + jnp.uint32(4)
 
     def step(carry, t):
         tables, loss_sum, n_pairs = carry
-        k = jax.random.fold_in(key, t)
-        kw, kp, ko, ks, kn = jax.random.split(k, 5)
-        w = jnp.minimum((jax.random.uniform(kw, (cfg.batch,)) * num_walks).astype(jnp.int32), num_walks - 1)
-        p = jax.random.randint(kp, (cfg.batch,), 0, w_len)
-        o = jax.random.categorical(ko, offsets, shape=(cfg.batch,)) + 1
-        q = p + jnp.where(jax.random.bernoulli(ks, shape=(cfg.batch,)), o, -o)
+        u = lambda d: walks_lib._uniform01(lanes, t, d)
+        w = jnp.minimum((u(0) * num_walks).astype(jnp.int32), num_walks - 1)
+        p = jnp.minimum((u(1) * w_len).astype(jnp.int32), w_len - 1)
+        o = jnp.searchsorted(off_cdf, u(2)).astype(jnp.int32) + 1
+        q = p + jnp.where(u(3) < 0.5, o, -o)
         qc = jnp.clip(q, 0, w_len - 1)
         valid = (q == qc) & mask[w, p] & mask[w, qc] & (t < total)
         c, x = nodes[w, p], nodes[w, qc]
-        neg = jnp.minimum(jnp.searchsorted(cdf, jax.random.uniform(kn, (cfg.batch, cfg.negatives))),
-                          cdf.shape[0] - 1)
-        u, v, vn = tables["in"][c], tables["out"][x], tables["out"][neg]
+        neg = jnp.minimum(jnp.searchsorted(cdf, walks_lib._uniform01(lanes[:, None], t, draws)), cdf.shape[0] - 1)
+        uu, v, vn = tables["in"][c], tables["out"][x], tables["out"][neg]
         wv = valid.astype(jnp.float32)
-        loss, (gu, gv, gvn) = jax.value_and_grad(_row_loss, argnums=(0, 1, 2))(u, v, vn, wv)
+        loss, (gu, gv, gvn) = jax.value_and_grad(_row_loss, argnums=(0, 1, 2))(uu, v, vn, wv)
         lr = cfg.lr * jnp.maximum(1.0 - t.astype(jnp.float32) / total.astype(jnp.float32), 1e-4)
         new_in = tables["in"].at[c].add(-lr * gu)
         new_out = tables["out"].at[x].add(-lr * gv).at[neg.reshape(-1)].add(-lr * gvn.reshape(-1, gvn.shape[-1]))
@@ -180,10 +187,22 @@ def _sgd_steps(tables, nodes, mask, num_walks, cdf, total, key, first, count: in
     return tables, loss_sum, n_pairs
 
 
-@functools.partial(jax.jit, static_argnames=("count", "cfg"))
-def sgns_chunk(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
+def _sgns_chunk(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
     """`count` steps for a stack of graphs: every array has a leading [parts] axis (tables [P, N, D],
     nodes/mask [P, W, L], num_walks/total [P], cdf [P, N], keys [P]); `first` is shared. Returns
     (tables, summed loss [P], valid pairs [P])."""
     fn = functools.partial(_sgd_steps, count=count, cfg=cfg)
     return jax.vmap(fn, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(tables, nodes, mask, num_walks, cdf, total, key, first)
+
+
+# The scan carries both [N, D] tables and scatters into them every step; without region analysis
+# XLA:CPU copies each table once per step (lib/loop_jit.py), which dominated small batches.
+_CHUNK = {}
+
+
+def sgns_chunk(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
+    platform = jax.tree.leaves(tables)[0].devices().pop().platform if hasattr(jax.tree.leaves(tables)[0], "devices") \
+        else jax.default_backend()
+    if platform not in _CHUNK:
+        _CHUNK[platform] = loop_jit.jit(_sgns_chunk, platform, static_argnames=("count", "cfg"))
+    return _CHUNK[platform](tables, nodes, mask, num_walks, cdf, total, key, first, count=count, cfg=cfg)

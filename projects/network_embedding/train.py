@@ -17,11 +17,12 @@
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 from lib import config as config_lib
 from lib import train as train_lib
@@ -71,6 +72,7 @@ def load_graph(config):
         c = config.random
         g = random_graph(c.num_nodes, c.num_edges, 1, seed=config.seed)
         (s, r), n, y = unpad_edges(g), c.num_nodes, None  # random labels: speed only
+    s, r = np.asarray(s, np.int64), np.asarray(r, np.int64)
     u, v = np.minimum(s, r), np.maximum(s, r)
     pairs = np.unique(u[u != v] * n + v[u != v])
     return pairs // n, pairs % n, n, y
@@ -149,15 +151,25 @@ def graph_sharding(num_subgraphs: int):
     """Subgraphs over the `graph` axis when the devices divide their number, else one device."""
     d = jax.device_count()
     if d > 1 and num_subgraphs % d == 0:
-        return NamedSharding(jax.make_mesh((d,), ("graph",)), P("graph"))
+        return NamedSharding(jax.make_mesh((d,), ("graph",), axis_types=(AxisType.Auto,)), P("graph"))
     return None
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-    cfg = validate(config)
-    a, b, n, y = load_graph(config)
+class Prepared(NamedTuple):
+    """Everything a run needs before its SGD steps: the subgraphs, stacked walks and tables."""
+    cfg: emb_lib.SGNSConfig
+    sub: partition.Subgraphs | None
+    sizes: np.ndarray  # [P] nodes per subgraph
+    consts: list  # nodes, mask, num_walks, cdf, totals: [P, ...] each (sharded over `graph` if it divides)
+    keys: jax.Array  # [P]
+    tables: dict  # {'in', 'out'}: [P, N_max, D]
+    totals: np.ndarray  # [P] SGD steps per subgraph
+    tokens: int
+    walk_s: float
+
+
+def prepare(config, cfg: emb_lib.SGNSConfig, a, b, n: int) -> Prepared:
     t0 = time.perf_counter()
-    (a, b), pos, neg = hold_out(a, b, n, config.link_holdout, config.seed)
     sub, us, ur, offsets = subgraphs(config, a, b, n)
     key = jax.random.key(config.seed)
     nodes, mask, num_walks = stacked_walks(config, us, ur, offsets, jax.random.fold_in(key, 0))
@@ -173,28 +185,44 @@ def train_and_evaluate(config, workdir: str) -> dict:
     consts = [jnp.asarray(v) for v in (nodes, mask, num_walks, cdf, totals)]
     shard = graph_sharding(p_count)
     if shard is not None:
-        tables = jax.device_put(tables, shard)
-        consts = [jax.device_put(v, shard) for v in consts]
-        keys = jax.device_put(keys, shard)
+        tables, consts, keys = jax.device_put((tables, consts, keys), shard)
+    return Prepared(cfg, sub, sizes, consts, keys, tables, totals, int(mask.sum()), walk_s)
+
+
+def run_chunk(prep: Prepared, tables, first, chunk: int):
+    """(tables, mean loss per valid pair) after SGD steps first .. first + chunk - 1 of every subgraph."""
+    tabs, loss, pairs = emb_lib.sgns_chunk(tables, *prep.consts, prep.keys, first, chunk, prep.cfg)
+    return tabs, jnp.sum(loss) / jnp.maximum(jnp.sum(pairs), 1.0)
+
+
+def final_embedding(prep: Prepared, tables, n: int) -> tuple[np.ndarray, dict]:
+    """[N, D] embedding ('in' vectors; partitioned: merged) and the merge's alignment residuals."""
+    tab = np.asarray(jax.device_get(tables["in"]))
+    per = [tab[j, :prep.sizes[j]] for j in range(len(prep.sizes))]
+    if prep.sub is None:
+        return per[0], {}
+    e, residual = partition.merge(prep.sub, per, n)
+    return e, {str(k): v for k, v in residual.items()}
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+    cfg = validate(config)
+    a, b, n, y = load_graph(config)
+    (a, b), pos, neg = hold_out(a, b, n, config.link_holdout, config.seed)
+    prep = prepare(config, cfg, a, b, n)
     chunk = int(config.chunk)
-    state = {"step": jnp.int32(0), "tables": tables}
+    state = {"step": jnp.int32(0), "tables": prep.tables}
 
     def step_fn(state, _):
-        tabs, loss, pairs = emb_lib.sgns_chunk(state["tables"], *consts, keys, state["step"] * chunk, chunk, cfg)
-        return {"step": state["step"] + 1, "tables": tabs}, {"loss": jnp.sum(loss) / jnp.maximum(jnp.sum(pairs), 1.0)}
+        tabs, loss = run_chunk(prep, state["tables"], state["step"] * chunk, chunk)
+        return {"step": state["step"] + 1, "tables": tabs}, {"loss": loss}
 
     info = {}
 
     def eval_fn(state):
         t = time.perf_counter()
-        tab = np.asarray(jax.device_get(state["tables"]["in"]))
-        per = [tab[j, :sizes[j]] for j in range(p_count)]
-        if sub is None:
-            e = per[0]
-        else:
-            e, residual = partition.merge(sub, per, n)
-            info["alignment_residual"] = {str(k): v for k, v in residual.items()}
-        info["merge_s"] = time.perf_counter() - t
+        e, residual = final_embedding(prep, state["tables"], n)
+        info.update(merge_s=time.perf_counter() - t, alignment_residual=residual)
         out = {}
         if config.link_holdout > 0:
             out["link_auc"] = link_auc(e, pos, neg)
@@ -203,15 +231,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
         return out
 
     def summary(final):
-        out = {"nodes": n, "train_edges": int(len(a)), "subgraphs": p_count, "walk_s": walk_s,
-               "tokens": int(mask.sum()), "sgd_steps_per_subgraph": totals.tolist(),
-               "critical_path_fraction": float(totals.max() / totals.sum()), **info}
-        if sub is not None:
-            out["border_nodes"] = int(sub.border.sum())
-            out["part_sizes"] = [len(m) for m in sub.members[:-1]]
+        out = {"nodes": n, "train_edges": int(len(a)), "subgraphs": len(prep.sizes), "walk_s": prep.walk_s,
+               "tokens": prep.tokens, "sgd_steps_per_subgraph": prep.totals.tolist(),
+               "critical_path_fraction": float(prep.totals.max() / prep.totals.sum()), **info}
+        if prep.sub is not None:
+            out["border_nodes"] = int(prep.sub.border.sum())
+            out["part_sizes"] = [len(m) for m in prep.sub.members[:-1]]
         return out
 
-    num_steps = -(-int(totals.max()) // chunk)
+    num_steps = -(-int(prep.totals.max()) // chunk)
     if config.total is not None:  # stop early (a later run without it resumes and finishes)
         num_steps = min(num_steps, config_lib.integer(config, "total", 1))
     return train_lib.run(config, workdir, state=state, step_fn=step_fn, num_steps=num_steps, eval_fn=eval_fn,
