@@ -47,7 +47,7 @@ def get_config(arg=None):
 
     c.total = 12  # rounds
     c.eval_batch_size = 1000
-    c.test_subset = 0  # evaluate on the first N test samples (0: all)
+    c.test_subset = 0  # evaluate on N test samples drawn with the seed (0: all)
     c.log_every = 2
     c.eval_every = 4
     c.checkpoint_every = 4

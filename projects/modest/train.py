@@ -68,8 +68,9 @@ def sampler(config) -> sampled.Sampler:
 
 def _eval(task, config, per_node: bool):
     xt, yt = task.x_test, task.y_test
-    if config.test_subset:
-        xt, yt = xt[:config.test_subset], yt[:config.test_subset]
+    if config.test_subset and config.test_subset < len(yt):  # a seeded draw (MNIST's first half is easier)
+        keep = np.sort(np.random.default_rng([config.seed, 11]).choice(len(yt), config.test_subset, replace=False))
+        xt, yt = xt[keep], yt[keep]
     ev = engine.make_eval(task.model, xt, yt, config.eval_batch_size, per_node=per_node)
 
     def evaluate(nodes_params):
