@@ -2,7 +2,8 @@
 ships with the code): tests and demo.
 
 python -m projects.vanishing_variance.main --config=configs/vanishing_variance/default.py --workdir=runs/vv_demo
-python -m projects.vanishing_variance.main --config=configs/vanishing_variance/default.py:merge=average --workdir=runs/vv_demo_avg
+python -m projects.vanishing_variance.main --config=configs/vanishing_variance/default.py:merge=average \\
+    --workdir=runs/vv_demo_avg
 """
 
 from ml_collections import ConfigDict, config_dict

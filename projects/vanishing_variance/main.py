@@ -1,4 +1,7 @@
-"""Vanishing variance. `python -m projects.vanishing_variance.main --config=configs/vanishing_variance/default.py --workdir=runs/vv`."""
+"""Vanishing variance.
+
+python -m projects.vanishing_variance.main --config=configs/vanishing_variance/default.py --workdir=runs/vv
+"""
 from lib import app
 from projects.vanishing_variance import train
 

@@ -1,6 +1,5 @@
 """MoDeST project: smoke of every method, bit-exact resume with churn and unresponsive nodes (the
 online mask is checkpointed and replayed), named errors before compile."""
-import numpy as np
 import pytest
 
 from lib.config import ConfigError

@@ -99,8 +99,8 @@ def test_sampled_round_is_fedavg_of_the_counted_trainers(sequential):
     for t, c in zip(trainers, counted):
         if c:
             k = jax.random.fold_in(jax.random.fold_in(key, rnd), int(t))
-            d, _, _ = upd(params, pool, {"index": jnp.asarray(data.index[t]), "num_samples": jnp.asarray(data.num_samples[t])},
-                          None, k, hp)
+            row = {"index": jnp.asarray(data.index[t]), "num_samples": jnp.asarray(data.num_samples[t])}
+            d, _, _ = upd(params, pool, row, None, k, hp)
             want = jax.tree.map(lambda w, p, dd: w + data.num_samples[t] * (np.asarray(p) + np.asarray(dd)),
                                 want, params, d)
             tot += data.num_samples[t]
