@@ -4,10 +4,10 @@ Paper (arXiv 2302.13837, MoDeST/Plexus): CIFAR-10 with 1000 peers and s = 13 (FE
 CelebA 500), a = 1, sf = 0.8, 5 local steps of batch 20, D-PSGD on a 10-regular graph. Here (2
 shared CPU cores): MNIST, 100 nodes, Dirichlet(0.3) label partition, MLP 784-64-10, s = 10, a = 1,
 sf = 0.8, 5 local SGD steps of batch 20 (lr 0.05), D-PSGD on a random 10-regular graph
-(Metropolis-Hastings W), one seed; accuracy on 2000 test images (a seeded draw). Command (results JSON
+(Metropolis-Hastings W), seeds 0 and 1; accuracy on 2000 test images (a seeded draw). Command (results JSON
 in projects/modest/results/, wall times in them):
 
-    python -m projects.modest.reproduce
+    python -m projects.modest.reproduce --seeds 0,1
 """
 
 from configs.modest import default
