@@ -77,7 +77,7 @@ def check_sampling(num_nodes: int, sample_size: int, num_aggregators: int, succe
         raise SampleSizeError(f"config.sampling.sample_size={sample_size} is larger than the {num_nodes} nodes")
     if num_aggregators > sample_size:
         raise SampleSizeError(f"config.sampling.num_aggregators={num_aggregators} is larger than the sample "
-                              f"(sample_size={sample_size}): aggregators are drawn from the sample order")
+                              f"(sample_size={sample_size}); use at most as many aggregators as trainers")
     sf = success_fraction
     if isinstance(sf, bool) or not isinstance(sf, (int, float)) or not 0 < sf <= 1:
         raise SuccessFractionError(f"config.sampling.success_fraction={sf!r} must be in (0, 1]")
