@@ -6,10 +6,10 @@ initialised models converges late because averaging uncorrelated models shrinks 
 variance; variance-corrected averaging brings it to FL-like convergence. Here (2 shared CPU
 cores): MNIST, 50 nodes, IID, MLP 784-128-128-10 (LeCun-normal init), 5 local SGD steps of batch
 20 (lr 0.05), gossip learning in synchronous rounds, FL reference with 10 clients per round,
-150 rounds, one seed; accuracy on 2000 test images (a seeded draw). Command (results JSON in
+150 rounds, seeds 0 and 1; accuracy on 2000 test images (a seeded draw). Command (results JSON in
 projects/vanishing_variance/results/, wall times in them):
 
-    python -m projects.vanishing_variance.reproduce
+    python -m projects.vanishing_variance.reproduce --seeds 0,1
 """
 
 from configs.vanishing_variance import default

@@ -24,6 +24,7 @@ def table(dataset: str = "mnist") -> str:
     out = ["| seed | run | final acc. (%) | acc. at round 10 / 25 / 50 | " + " | ".join(
         f"rounds to {100 * t:.0f} %" for t in TARGETS) + " | layer std at round 5 (node 0) | at the end | "
         "rounds | wall (s) |", "|---" * (8 + len(TARGETS)) + "|"]
+    machines = set()
     for path in paths:
         with open(path) as f:
             res = json.load(f)
@@ -49,9 +50,9 @@ def table(dataset: str = "mnist") -> str:
             series[label] = ([s for s, _ in pts], [100 * a for _, a in pts])
         report.line_plot(series, os.path.join(HERE, "results", f"{dataset}_s{seed}.png"), xlabel="round",
                          ylabel="test accuracy (%)", title=f"MNIST, 50 nodes, seed {seed}")
-        out.append("")
-        out.append(f"Hardware: {res.get('machine', '')}. Layer std: the three kernels (784-128, 128-128, "
-                   "128-10) of node 0's model (the server's for FL).")
+        machines.add(res.get("machine", ""))
+    out += ["", f"Hardware: {'; '.join(sorted(machines))}. Layer std: the three kernels (784-128, 128-128, 128-10) "
+                "of node 0's model (the server's for FL)."]
     return "\n".join(out)
 
 
