@@ -27,7 +27,7 @@ import numpy as np
 from lib.config import ConfigError
 
 NAMES = ("ring", "torus", "exponential", "one_peer_exponential", "complete", "erdos_renyi",
-         "random_geometric", "social")
+         "random_geometric", "social", "random_regular")
 MIXINGS = ("metropolis_hastings", "uniform_neighbour")
 
 
@@ -149,6 +149,23 @@ def random_geometric(n: int, radius: float, seed: int = 0) -> Topology:
                                     "raise the radius")
 
 
+def random_regular(n: int, degree: int, seed: int = 0) -> Topology:
+    """A uniformly drawn k-regular graph (networkx), redrawn (next seed) until connected, up to 100
+    draws; D-PSGD's graph in MoDeST (k = 10)."""
+    _check_n(n)
+    _check_n(degree, 1, "degree")
+    if degree >= n or (n * degree) % 2:
+        raise TopologyError(f"random_regular(n={n}, degree={degree}): need degree < n and n * degree even")
+    import networkx as nx
+
+    for t in range(100):
+        g = nx.random_regular_graph(degree, n, seed=int(np.random.default_rng([seed, t]).integers(2**31)))
+        topo = _from_edges("random_regular", n, g.edges)
+        if is_connected(topo):
+            return topo
+    raise DisconnectedTopologyError(f"random_regular(n={n}, degree={degree}) was disconnected in 100 draws")
+
+
 def social() -> Topology:
     """The Davis Southern Women graph (18 women + 14 events = 32 nodes, bipartite), from networkx;
     nodes ordered by descending degree (ties by name)."""
@@ -163,7 +180,7 @@ def social() -> Topology:
 
 
 def make(name: str, n: int, *, seed: int = 0, p: float = 0.3, radius: float = 0.4,
-         rows: int | None = None) -> Topology:
+         rows: int | None = None, degree: int = 4) -> Topology:
     """The topology `name` over n nodes (named error for an unknown name or a bad n)."""
     if name not in NAMES:
         raise TopologyError(f"topology={name!r} is unknown; choose one of {list(NAMES)}")
@@ -176,7 +193,8 @@ def make(name: str, n: int, *, seed: int = 0, p: float = 0.3, radius: float = 0.
                             f"after log2(n) rounds), not {n}")
     builders = {"ring": lambda: ring(n), "torus": lambda: torus(n, rows), "exponential": lambda: exponential(n),
                 "one_peer_exponential": lambda: one_peer_exponential(n), "complete": lambda: complete(n),
-                "erdos_renyi": lambda: erdos_renyi(n, p, seed), "random_geometric": lambda: random_geometric(n, radius, seed)}
+                "erdos_renyi": lambda: erdos_renyi(n, p, seed), "random_geometric": lambda: random_geometric(n, radius, seed),
+                "random_regular": lambda: random_regular(n, degree, seed)}
     return builders[name]()
 
 

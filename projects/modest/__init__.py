@@ -1,0 +1,1 @@
+"""MoDeST / Plexus: decentralized sampling vs D-PSGD, gossip learning and FL."""

@@ -1,0 +1,1 @@
+"""Vanishing variance in decentralized training: variance-corrected averaging for gossip learning."""
