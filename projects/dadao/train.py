@@ -73,8 +73,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
         m = jax.device_get(m)
         return new, {**m, "rel_dist2": float(m["dist2"]) / d0}
 
-    final = train_lib.run(config, workdir, state=dadao.init_state(config.method, x0, config.num_nodes, config.seed),
-                          step_fn=step_fn, num_steps=config.total, desc=f"dadao/{config.method}")
     info = {"mu": p.mu, "L": L, "kappa": L / p.mu, "lambda_grad": clocks.lambda_grad, "lambda_mix": clocks.lambda_mix,
             "chi1": sp.chi1, "chi2": sp.chi2, "num_edges": sp.num_edges}
-    return {**final, **info}
+    return train_lib.run(config, workdir, state=dadao.init_state(config.method, x0, config.num_nodes, config.seed),
+                         step_fn=step_fn, num_steps=config.total, desc=f"dadao/{config.method}",
+                         summary_fn=lambda _: info)
