@@ -112,7 +112,8 @@ def draw(clocks: Clocks, key, e):
 
 
 def init_state(method: str, x0: np.ndarray, n: int, seed: int) -> dict:
-    """x0 [n, d]: every node's starting point. State: V [6 or 1, n, d], t_last [n], t, counts, event index."""
+    """x0 [n, d]: every node's starting point. State: V [6 or 1, n, d], t_last [n] (each node's last event,
+    relative to the current time t: <= 0), t, counts, event index."""
     v = np.zeros((6 if method == "dadao" else 1, n, x0.shape[1]), np.float32)
     v[0] = x0
     return {"step": jnp.asarray(0, jnp.int32), "v": jnp.asarray(v), "t_last": jnp.zeros(n, jnp.float32),
@@ -169,8 +170,11 @@ def chunk_fn(method: str, grad_fn: Callable, clocks: Clocks, c: Constants | None
 
     def run_chunk(state):
         e0 = state["events"]
-        (_, v, t_last, t), is_grad = jax.lax.scan(event, (state["key"], state["v"], state["t_last"], state["t"]),
-                                                  e0 + jnp.arange(chunk, dtype=jnp.int32))
+        # times inside a chunk count from its start (float32 keeps ~1e-6 of a chunk's span, where an absolute
+        # clock at t ~ 1e4 would round every waiting time to ~1e-3); t_last is stored relative to the chunk end
+        (_, v, t_last, dt), is_grad = jax.lax.scan(event, (state["key"], state["v"], state["t_last"], jnp.float32(0)),
+                                                   e0 + jnp.arange(chunk, dtype=jnp.int32))
+        t_last, t = t_last - dt, state["t"] + dt
         ng = jnp.sum(is_grad.astype(jnp.int32))
         dist2 = jnp.mean(jnp.sum((v[0] - xs[None]) ** 2, axis=1))
         new = {**state, "step": state["step"] + 1, "v": v, "t_last": t_last, "t": t, "events": e0 + chunk,
