@@ -12,7 +12,7 @@ def get_config(arg=None):
     c = ConfigDict()
     c.project = "dadao"
     c.seed = 0
-    c.method = "dadao"  # dadao | gossip_gd (randomized gossip + local gradient steps, same clocks)
+    c.method = "dadao"  # dadao | gossip_gd (randomized gossip + gradient steps, same clocks) | adom_plus | adom_plus_mc
     c.num_nodes = 10
     c.topology = "random_geometric"  # any lib.dl.topology name; the graph must be connected
     c.topology_radius = 0.5
@@ -24,7 +24,7 @@ def get_config(arg=None):
     c.heterogeneity = 1.0
     c.lambda_grad = config_dict.placeholder(float)  # None: num_nodes (one gradient per node per unit time)
     c.lambda_mix = config_dict.placeholder(float)  # None: sqrt(2 chi1 chi2), the paper's choice
-    c.chunk = 200  # events per jitted lax.scan (= one lib.train step)
+    c.chunk = 200  # events per jitted lax.scan (= one lib.train step); ADOM+: chunk // (n + q|E|) iterations
     c.total = 10  # chunks
     c.log_every = 1
     c.eval_every = 0

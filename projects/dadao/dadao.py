@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-METHODS = ("dadao", "gossip_gd")
+METHODS = ("dadao", "gossip_gd", "adom_plus", "adom_plus_mc")  # the last two: adom.py
 
 
 class Spectral(NamedTuple):

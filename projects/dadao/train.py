@@ -12,7 +12,7 @@ from lib import config as config_lib
 from lib import train as train_lib
 from lib.config import ConfigError
 from lib.dl import topology as topo_lib
-from projects.dadao import dadao, problem as problem_lib
+from projects.dadao import adom, dadao, problem as problem_lib
 
 
 class RateError(ConfigError):
@@ -65,7 +65,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
     p, L, clocks, c, sp = setup(config)
     x0 = np.zeros((config.num_nodes, config.dim), np.float32)
-    step = jax.jit(dadao.chunk_fn(config.method, problem_lib.grad_fn(p), clocks, c, L, p.x_star, config.chunk))
+    if config.method.startswith("adom_plus"):  # synchronous: iterations of n grads + q |E| edges per chunk
+        pl = adom.plan(clocks.edges, config.num_nodes, multi_consensus=config.method == "adom_plus_mc")
+        per_iter = config.num_nodes + pl.rounds * len(clocks.edges)
+        step = jax.jit(adom.chunk_fn(problem_lib.grad_fn(p), p.mu, L, pl, len(clocks.edges), p.x_star,
+                                     max(1, config.chunk // per_iter)))
+        state = adom.init_state(x0, config.seed)
+    else:
+        step = jax.jit(dadao.chunk_fn(config.method, problem_lib.grad_fn(p), clocks, c, L, p.x_star, config.chunk))
+        state = dadao.init_state(config.method, x0, config.num_nodes, config.seed)
     d0 = float(np.sum(p.x_star ** 2))  # mean_i ||x0_i - x*||^2 with x0 = 0
 
     def step_fn(st, _):
@@ -75,6 +83,5 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
     info = {"mu": p.mu, "L": L, "kappa": L / p.mu, "lambda_grad": clocks.lambda_grad, "lambda_mix": clocks.lambda_mix,
             "chi1": sp.chi1, "chi2": sp.chi2, "num_edges": sp.num_edges}
-    return train_lib.run(config, workdir, state=dadao.init_state(config.method, x0, config.num_nodes, config.seed),
-                         step_fn=step_fn, num_steps=config.total, desc=f"dadao/{config.method}",
+    return train_lib.run(config, workdir, state=state, step_fn=step_fn, num_steps=config.total, desc=f"dadao/{config.method}",
                          summary_fn=lambda _: info)

@@ -66,7 +66,7 @@ def test_chunk_matches_numpy_transcription():
     np.testing.assert_allclose(float(st["t"]), t, rtol=1e-5)
 
 
-def test_dadao_converges_where_the_baseline_stalls(tmp_path):
+def test_dadao_converges_where_the_baseline_stalls_and_adom_plus_runs(tmp_path):
     from projects.dadao import train
 
     a = train.train_and_evaluate(_config(total=10, chunk=300), str(tmp_path / "a"))
@@ -74,6 +74,9 @@ def test_dadao_converges_where_the_baseline_stalls(tmp_path):
     assert a["train_grad_events"] == b["train_grad_events"]  # same seed: the same clocks
     assert a["train_rel_dist2"] < 1e-2 < b["train_rel_dist2"] and a["train_rel_dist2"] < b["train_rel_dist2"] / 50, (a["train_rel_dist2"], b["train_rel_dist2"])
     assert a["lambda_mix"] == pytest.approx(np.sqrt(2 * a["chi1"] * a["chi2"]))
+    c = train.train_and_evaluate(_config(total=10, chunk=300, method="adom_plus"), str(tmp_path / "c"))
+    per_iter = 10 + c["num_edges"]  # n gradients + every edge once
+    assert c["train_grad_events"] == 10 * (300 // per_iter) * 10 and c["train_rel_dist2"] < 0.5
 
 
 def test_resume_is_bit_exact(tmp_path):
