@@ -110,3 +110,52 @@ def test_named_errors_before_compile(kw, err):
            "DisconnectedTopologyError": T.DisconnectedTopologyError}[err]
     with pytest.raises(cls):
         train.validate(_config(**kw))
+
+
+@pytest.mark.parametrize("mc", [False, True])
+def test_adom_plus_matches_numpy_transcription(mc):
+    """25 ADOM+ iterations vs the iteration written out in float64 NumPy (with M's node mean kept:
+    dropping it in adom.py must not change X)."""
+    import math
+
+    from projects.dadao import adom, problem as P, train
+
+    c = _config(num_nodes=6, dim=3, samples_per_node=8)
+    p, L, clocks, _, _ = train.setup(c)
+    pl = adom.plan(clocks.edges, 6, multi_consensus=mc)
+    iters = 25
+    run = jax.jit(adom.chunk_fn(P.grad_fn(p), p.mu, L, pl, len(clocks.edges), p.x_star, iters))
+    st, _ = run(adom.init_state(np.zeros((6, 3), np.float32), 0))
+    mu, n = p.mu, 6
+    a, b = p.a.astype(np.float64), p.b.astype(np.float64)
+
+    def grads(x):
+        s = 1 / (1 + np.exp(b * np.einsum("nmd,nd->nm", a, x)))
+        return -np.einsum("nmd,nm->nd", a, b * s) / a.shape[1] + mu * x
+
+    t1, t2 = 1 / (math.sqrt(L / mu) + 0.5), math.sqrt(mu / L)
+    s2 = t2 / (16 * pl.chi)
+    s1 = 1 / (1 / s2 + 0.5)
+    eta, al, be, de, nu = 1 / (L * t2), mu / 2, 1 / (2 * L), 1 / (17 * L), mu / 2
+    ga, th = nu / (14 * s2 * pl.chi ** 2), nu / (4 * s2)
+    w = pl.w
+    lap = np.eye(n) - w
+    x, y, z, m = (np.zeros((n, 3)) for _ in range(4))
+    xf, yf, zf = x.copy(), y.copy(), z.copy()
+    for _ in range(iters):
+        xg = t1 * x + (1 - t1) * xf
+        g = grads(xg)
+        yg, zg = s1 * y + (1 - s1) * yf, s1 * z + (1 - s1) * zf
+        c1 = (1 + eta * al) / ((1 + th * be) * (1 + eta * al) + th * eta)
+        yn = c1 * (y + (th * be + eta * th / (1 + eta * al)) * g - th * (be * nu + eta * (nu + al) / (1 + eta * al)) * xg
+                   - th / (1 + eta * al) * x - (th / nu) * (yg + zg))
+        xn = (x + eta * al * xg - eta * (g - nu * xg - yn)) / (1 + eta * al)
+        msg = (ga / nu) * (yg + zg) + m
+        zn = z + ga * de * (zg - z) - lap @ msg
+        m = w @ msg
+        xf, yf, zf = xg + t2 * (xn - x), yg + s2 * (yn - y), zg - 0.5 * lap @ (yg + zg)
+        x, y, z = xn, yn, zn
+    assert np.abs(x).max() > 1e-2
+    np.testing.assert_allclose(np.asarray(st["x"]), x, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(st["z"]), z, rtol=1e-3, atol=1e-5)
+    assert int(st["grad_events"]) == iters * n and int(st["comm_events"]) == iters * pl.rounds * len(clocks.edges)
