@@ -45,34 +45,37 @@ def table(dataset: str = "mnist") -> str:
         at = {p["step"]: p for p in r["curve"]}
         if T not in at or T + 1 not in at:
             continue
-        groups[(float(c["dirichlet_alpha"]), label(c), _name(c))].append(
+        budget = T if c["schedule"]["kind"] == "every" or c["topology"] == "complete" else c["schedule"]["budget"]
+        groups[(float(c["dirichlet_alpha"]), budget, label(c), _name(c))].append(
             (at[T]["node_accuracy_mean"], at[T]["node_accuracy_min"], at[T]["node_accuracy_max"],
              at[T + 1]["test_accuracy"], r["final"]["train_sent_mb_per_node"], r["final"]["wall_time_s"], c["seed"]))
     out = ["| Dirichlet α | setting | seeds | no merge: mean node acc. (%) [min, max] | with final merge: acc. (%) | "
            "MB sent per node (incl. merge) | wall (s) per run |", "|---|---|---|---|---|---|---|"]
     best = {}
-    for (alpha, lab, name), vals in sorted(groups.items(), key=lambda kv: (-kv[0][0], ORDER.index(kv[0][1]))):
+    for (alpha, budget, lab, name), vals in sorted(groups.items(),
+                                                   key=lambda kv: (-kv[0][0], -kv[0][1], ORDER.index(kv[0][2]))):
         v = np.asarray([x[:6] for x in vals], np.float64)
         m = v.mean(0)
         pm = f" ± {100 * v[:, 3].std():.2f}" if len(v) > 1 else ""
         out.append(f"| {alpha} | {name} | {len(v)} | {100 * m[0]:.2f} [{100 * v[:, 1].min():.1f}, "
                    f"{100 * v[:, 2].max():.1f}] | {100 * m[3]:.2f}{pm} | {m[4]:.1f} | {m[5]:.0f} |")
-        best[(alpha, lab)] = (m[0], m[3])
+        best[(alpha, budget, lab)] = (m[0], m[3])
     notes = []
     for alpha in sorted({k[0] for k in best}, reverse=True):
-        g = {k[1]: v for k, v in best.items() if k[0] == alpha}
-        if "server" in g and "late" in g:
-            parts = [f"late + merge − server = {100 * (g['late'][1] - g['server'][1]):+.2f}"]
+        server = [v for k, v in best.items() if k[0] == alpha and k[2] == "server"]
+        for budget in sorted({k[1] for k in best if k[0] == alpha and k[2] == "late"}):
+            g = {k[2]: v for k, v in best.items() if k[0] == alpha and k[1] == budget}
+            parts = [f"late + merge − server = {100 * (g['late'][1] - server[0][1]):+.2f}"] if server else []
             if "budgeted" in g:
                 parts.append(f"late + merge − uniform + merge = {100 * (g['late'][1] - g['budgeted'][1]):+.2f}")
                 parts.append(f"merge gain: late {100 * (g['late'][1] - g['late'][0]):+.2f}, "
                              f"uniform {100 * (g['budgeted'][1] - g['budgeted'][0]):+.2f}")
-            notes.append(f"α = {alpha}: " + "; ".join(parts) + " points")
+            notes.append(f"α = {alpha}, budget {budget} rounds: " + "; ".join(parts) + " points")
     series = {}
     for r in rows:
         c = r["config"]
         pts = [(p["step"], 100 * p["node_accuracy_mean"]) for p in r["curve"] if p["step"] <= c["total"]]
-        if pts and c["seed"] == 0:
+        if pts and c["seed"] == 0 and c["schedule"]["budget"] == 100:  # the main budget (every/server ignore it)
             series[f"{label(c)}, α={c['dirichlet_alpha']}"] = tuple(zip(*pts))
     if series:
         report.line_plot(series, os.path.join(HERE, "results", f"{dataset}_ring16.png"), xlabel="round",
