@@ -41,6 +41,7 @@ from lib import loop_jit
 from lib import train as train_lib
 from lib.config import ConfigError
 from lib.dl import gossip as gossip_lib
+from lib.dl import schedule as schedule_lib
 from lib.dl import topology as topo_lib
 from lib.errors import NonFiniteError
 from lib.fl import client as client_lib
@@ -219,6 +220,8 @@ def round_fn(eng: Engine):
         x_half, opt, loss = local(x0, opt, data.index, data.num_samples, keys, {"x": data.x, "y": data.y}, lr)
         ok = _per_node_finite(x_half, n) & jnp.isfinite(loss)
         x1 = gossip_lib.mix(eng.gossip, x_half, rnd)
+        if "gossip" in hparams:  # a communication schedule (lib.dl.schedule): traced 1/0, no recompile
+            x1 = jax.tree.map(lambda m, h: jnp.where(hparams["gossip"] > 0, m, h), x1, x_half)
         if eng.method.post_gossip is not None:
             opt = jax.vmap(eng.method.post_gossip, in_axes=(0, 0, 0, None, None))(opt, x0, x1, lr, eng.local.num_steps)
         nodes = jax.lax.with_sharding_constraint({"params": x1, "opt": opt}, jax.tree.map(lambda _: node, state["nodes"]))
@@ -228,6 +231,24 @@ def round_fn(eng: Engine):
         return {**state, "step": rnd + 1, "nodes": nodes}, metrics
 
     return one_round
+
+
+def merge_fn(eng: Engine):
+    """The final global merge (lib.dl.schedule): every node's model <- the exact mean of all nodes'
+    models (an all-reduce); optimizer states untouched; counts as one step. Its `loss` metric is 0
+    (no local training happens in it)."""
+    node = NamedSharding(eng.mesh, P(AXIS))
+
+    def merge(state):
+        x = state["nodes"]["params"]
+        avg = jax.tree.map(lambda l: jnp.broadcast_to(node_mean(l).astype(l.dtype), l.shape), x)
+        nodes = jax.lax.with_sharding_constraint({**state["nodes"], "params": avg},
+                                                 jax.tree.map(lambda _: node, state["nodes"]))
+        metrics = {"round": state["step"], "loss": jnp.float32(0.0), "first_nonfinite_node": jnp.int32(-1),
+                   "nonfinite_nodes": jnp.int32(0), "consensus_distance": consensus_distance(avg)}
+        return {**state, "step": state["step"] + 1, "nodes": nodes}, metrics
+
+    return merge
 
 
 def check_round(metrics) -> None:
@@ -343,25 +364,46 @@ def build_from_config(config, task, method: Method, w: np.ndarray | None = None)
 
 
 def run(config, workdir: str, eng: Engine, data: client_lib.ClientData, params, eval_fn,
-        hparams_fn: Callable[[int], dict], desc: str) -> dict:
+        hparams_fn: Callable[[int], dict], desc: str, schedule=None) -> dict:
     """Rounds 0..total-1 through lib.train (checkpoint, exact resume, eval, log). A round whose
-    nodes went non-finite raises NonFiniteNodeError before lib.train can save it."""
+    nodes went non-finite raises NonFiniteNodeError before lib.train can save it. `schedule`
+    (a lib.dl.schedule.Schedule over `total` rounds): gossip only on its rounds, bytes counted
+    only for those, and with `final_merge` one more step (step total) that averages all models."""
     total = config_lib.steps(config, "total")
+    if schedule is not None and schedule.num_rounds != total:
+        raise ConfigError(f"the communication schedule covers {schedule.num_rounds} rounds, the run {total}")
     data = put_data(eng, data)
     state = place(eng, init(eng, params, config.seed))
     round_jit = loop_jit.jit(round_fn(eng), eng.mesh.devices.flat[0].platform)
     one_node = params  # what a node gossips: its model
 
+    if schedule is not None:
+        merge_jit = jax.jit(merge_fn(eng))
+        per_round = gossip_lib.bytes_per_round(eng.gossip, one_node)
+        model_bytes = sum(int(np.prod(l.shape, dtype=np.int64)) * np.dtype(l.dtype).itemsize
+                          for l in jax.tree.leaves(one_node))
+
     def step_fn(st, _):
         rnd = int(jax.device_get(st["step"]))
-        hp = {k: jnp.float32(v) for k, v in hparams_fn(rnd).items()}
-        new, m = round_jit(st, data, hp)
-        m = jax.device_get(m)
+        if schedule is not None and rnd >= total:  # the final merge
+            new, m = merge_jit(st)
+            m = {**jax.device_get(m), "merge": 1.0, "gossip": 0.0}
+        else:
+            hp = {k: jnp.float32(v) for k, v in hparams_fn(rnd).items()}
+            if schedule is not None:
+                hp["gossip"] = jnp.float32(schedule.gossips(rnd))
+            new, m = round_jit(st, data, hp)
+            m = {**jax.device_get(m), "lr": hp["lr"]}
+            if schedule is not None:
+                m["gossip"] = float(hp["gossip"])
         check_round(m)
-        sent = gossip_lib.bytes_through(eng.gossip, one_node, rnd + 1)
-        m = {**m, "lr": hp["lr"], "sent_mb_per_node": float(sent.mean()) / 2**20,
-             "sent_mb_max_node": float(sent.max()) / 2**20}
+        if schedule is None:
+            sent = gossip_lib.bytes_through(eng.gossip, one_node, rnd + 1)
+        else:
+            sent = schedule_lib.bytes_through(per_round, schedule, rnd + 1, model_bytes)
+        m = {**m, "sent_mb_per_node": float(sent.mean()) / 2**20, "sent_mb_max_node": float(sent.max()) / 2**20}
         return new, m
 
-    return train_lib.run(config, workdir, state=state, step_fn=step_fn, num_steps=total,
+    num_steps = total if schedule is None else schedule.num_steps
+    return train_lib.run(config, workdir, state=state, step_fn=step_fn, num_steps=num_steps,
                          eval_fn=lambda st: eval_fn(st["nodes"]["params"]), desc=desc)
