@@ -3,15 +3,16 @@
 Paper setup (Shi et al., ICML 2023): CIFAR-10/100, ResNet-18-like, 100 clients, Dirichlet 0.3 (and
 pathological), ring / grid / exponential / random topologies, rho 0.01-0.1, Q ~ 4, 5 local epochs,
 lr 0.1 x 0.998^round, ~1000 rounds. Here (2 shared CPU cores): Fashion-MNIST, MLP 784-128-10, 32
-nodes, Dirichlet 0.3, ring and exponential graphs (Metropolis-Hastings W), K = 5 local steps of
+nodes, Dirichlet 0.3, ring and 4 x 8 torus graphs (symmetric Metropolis-Hastings W), K = 5 local steps of
 batch 32 per round, lr 0.05 constant (lr_decay 1: the FedAvg reference runs at a constant lr),
 rho 0.05, Q = 4, momentum 0.9 for DFedAvgM, 150 rounds. Command (results JSON with wall time in
 projects/dfedsam/results/fashion_mnist/):
 
     python launch/sweep.py --project dfedsam --config configs/dfedsam/fashion_mnist.py \\
         --workdir runs/dfedsam_fmnist --results projects/dfedsam/results/fashion_mnist \\
-        --grid topology=ring,exponential --grid method=dfedsam,dfedsam_mgs,dfedavg,dfedavgm,dpsgd
-    python launch/sweep.py ... --grid method=fedavg        (the centralized reference: no topology)
+        --grid seed=0,1 --grid topology=ring,torus \\
+        --grid method=dfedsam_mgs,dfedsam,dfedavg,dfedavgm,dpsgd --curve test_accuracy,node_accuracy_mean
+    python launch/sweep.py ... --grid seed=0,1 --grid method=fedavg        (the centralized reference: no topology)
 """
 
 from configs.dfedsam import default

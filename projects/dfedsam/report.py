@@ -15,7 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 NAMES = {"dfedsam_mgs": "DFedSAM-MGS", "dfedsam": "DFedSAM", "dfedavgm": "DFedAvgM", "dfedavg": "DFedAvg",
          "dpsgd": "D-PSGD", "fedavg": "FedAvg (centralized)"}
 ORDER = list(NAMES)
-TOPOLOGIES = ["ring", "exponential"]
+TOPOLOGIES = ["ring", "torus"]
 
 
 def _groups(rows):
@@ -94,9 +94,58 @@ def table(dataset: str = "fashion_mnist") -> str:
     return "\n".join(out) + ("\n\n" + ".\n".join(notes) + "." if notes else "")
 
 
+def rho_table(dataset: str = "fashion_mnist") -> str:
+    """DFedSAM on the ring, seed 0, over rho: the ablation runs plus the main sweep's rho and its
+    DFedAvg run (rho = 0: SAM's gradient is then the plain one)."""
+    main = [r for r in report.load_results(os.path.join(HERE, "results", dataset))
+            if r["config"]["seed"] == 0 and r["config"].get("topology") == "ring"
+            and r["config"]["method"] in ("dfedsam", "dfedavg")]
+    rows = main + report.load_results(os.path.join(HERE, "results", f"{dataset}_rho"))
+    if len(rows) <= len(main):
+        return "(not run yet)"
+    rows.sort(key=lambda r: 0.0 if r["config"]["method"] == "dfedavg" else r["config"]["rho"])
+    out = ["| ρ | mean node acc. (%) | averaged model acc. (%) | consensus distance | wall (s) |", "|---|---|---|---|---|"]
+    for r in rows:
+        f = r["final"]
+        rho = "0 (DFedAvg)" if r["config"]["method"] == "dfedavg" else f"{r['config']['rho']:g}"
+        out.append(f"| {rho} | {100 * f['node_accuracy_mean']:.2f} | {100 * f['test_accuracy']:.2f} | "
+                   f"{f['train_consensus_distance']:.2e} | {f['wall_time_s']:.0f} |")
+    return "\n".join(out)
+
+
+def q_table(dataset: str = "fashion_mnist") -> str:
+    """Which of DFedSAM-MGS's two ingredients helps on the ring: SAM (rho) and Q gossip steps, 2 x 2,
+    over the seeds of the main sweep; DFedAvg with Q = 4 comes from results/<dataset>_q/."""
+    rows = [r for r in report.load_results(os.path.join(HERE, "results", dataset))
+            if r["config"].get("topology") == "ring" and r["config"]["method"] in ("dfedavg", "dfedsam", "dfedsam_mgs")]
+    extra = report.load_results(os.path.join(HERE, "results", f"{dataset}_q"))
+    if not extra:
+        return "(not run yet)"
+    cells = {}
+    for r in rows + extra:
+        c = r["config"]
+        q = c["mgs_steps"] if c["method"] == "dfedsam_mgs" else c["gossip"]["steps"]
+        local = "SGD (DFedAvg)" if c["method"] == "dfedavg" else f"SAM ρ = {c['rho']:g}"
+        cells.setdefault((local, q), []).append(r)
+    out = ["| local steps | Q = 1: mean node acc. (%) | Q = 4: mean node acc. (%) | Q = 1: consensus distance | "
+           "Q = 4: consensus distance |", "|---|---|---|---|---|"]
+    for local in sorted({k[0] for k in cells}, reverse=True):
+        acc = [_stat(cells.get((local, q), []), lambda r: r["final"]["node_accuracy_mean"])[0] for q in (1, 4)]
+        cons = [f"{np.mean([r['final']['train_consensus_distance'] for r in cells[(local, q)]]):.2e}"
+                if (local, q) in cells else "–" for q in (1, 4)]
+        n = {len(cells.get((local, q), [])) for q in (1, 4)}
+        out.append(f"| {local} ({'/'.join(map(str, sorted(n)))} seeds) | {acc[0]} | {acc[1]} | {cons[0]} | {cons[1]} |")
+    return "\n".join(out)
+
+
 def main():
-    report.replace_section(os.path.join(HERE, "README.md"), "results", table("fashion_mnist"))
+    readme = os.path.join(HERE, "README.md")
+    report.replace_section(readme, "results", table("fashion_mnist"))
+    report.replace_section(readme, "rho", rho_table("fashion_mnist"))
+    report.replace_section(readme, "q", q_table("fashion_mnist"))
     print(table("fashion_mnist"))
+    print(rho_table("fashion_mnist"))
+    print(q_table("fashion_mnist"))
 
 
 if __name__ == "__main__":
