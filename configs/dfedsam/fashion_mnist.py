@@ -13,6 +13,11 @@ projects/dfedsam/results/fashion_mnist/):
         --grid seed=0,1 --grid topology=ring,torus \\
         --grid method=dfedsam_mgs,dfedsam,dfedavg,dfedavgm,dpsgd --curve test_accuracy,node_accuracy_mean
     python launch/sweep.py ... --grid seed=0,1 --grid method=fedavg        (the centralized reference: no topology)
+
+Measured on 2 shared CPU cores (nice 10, other jobs running): 29-82 s per run, 22 runs (2 seeds) plus 4
+ablation runs = 24 min. Mean node accuracy after 150 rounds: DFedSAM-MGS 77.5 % (ring) / 79.8 % (torus),
+DFedSAM 73.9 / 77.2 %, DFedAvg 74.5 / 77.5 %, DFedAvgM 77.6 / 80.4 %, D-PSGD 67.0 / 70.8 %, FedAvg 81.1 %
+(projects/dfedsam/README.md has the table, generated from the JSON).
 """
 
 from configs.dfedsam import default
