@@ -60,11 +60,15 @@ class TooManyNodesError(ConfigError):
 class Method(NamedTuple):
     """A node optimizer. `optimizer` maps a gradient to the step direction d (the engine applies
     x <- x - lr d); `post_gossip(opt_state, x_start, x_end, lr, local_steps) -> opt_state` (one
-    node, optional) sees where the round started and where gossip left the node."""
+    node, optional) sees where the round started and where gossip left the node;
+    `grad_fn(loss_fn, params, *batch) -> (loss, grad)` (optional; default
+    `jax.value_and_grad(loss_fn)(params, *batch)`) is how a local step gets its gradient, e.g.
+    SAM's gradient at a perturbed point (`lib.optim.sam.grad_fn(rho)`, DFedSAM)."""
 
     name: str
     optimizer: optax.GradientTransformation
     post_gossip: Callable | None = None
+    grad_fn: Callable | None = None
 
 
 def dsgd(momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> Method:
@@ -142,6 +146,7 @@ def put_data(eng: Engine, data: client_lib.ClientData) -> client_lib.ClientData:
 def _node_update(eng: Engine):
     cfg, opt, loss_fn = eng.local, eng.method.optimizer, eng.loss_fn
     b = cfg.batch_size
+    grad_fn = eng.method.grad_fn or (lambda f, p, *batch: jax.value_and_grad(f)(p, *batch))
 
     def update(params, opt_state, index, num_samples, key, pool, lr):
         n_pad = index.shape[0]
@@ -155,7 +160,7 @@ def _node_update(eng: Engine):
             pos, bmask = client_lib.batch_positions(key, s, num_samples, n_pad, cfg)
             rows = jnp.where(bmask, index[pos], index[0])
             xb = jnp.where(bmask.reshape((-1,) + (1,) * (pool["x"].ndim - 1)), pool["x"][rows], 0)
-            loss, g = jax.value_and_grad(batch_loss)(p, xb, pool["y"][rows], bmask)
+            loss, g = grad_fn(batch_loss, p, xb, pool["y"][rows], bmask)
             d, o = opt.update(g, o, p)
             p = jax.tree.map(lambda a, u: (a - lr * u).astype(a.dtype), p, d)
             return p, o, acc + loss
