@@ -18,4 +18,8 @@ def get_config(arg=None):
     c.real.log_diff = growth
     c.real.target = "infl"
     c.min_age, c.max_age = 1, 12
+    # 133 training quarters: the (64, 64) MLP of the other settings fits them exactly (train MSE ~0)
+    # and forecasts badly; a small one with more weight decay does not
+    c.hidden = (8,)
+    c.weight_decay = 1e-2
     return c
