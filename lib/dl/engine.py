@@ -327,6 +327,16 @@ def validate(config) -> None:
             raise ConfigError(f"config.{k}={v!r} must be an integer >= 1")
 
 
+def validate_task(config) -> None:
+    """The task keys (lib.fl.tasks.validate) with one client per node."""
+    from lib.fl import tasks
+
+    task_cfg = config.copy_and_resolve_references()
+    with task_cfg.unlocked():
+        task_cfg.num_clients = config.num_nodes
+    tasks.validate(task_cfg)
+
+
 def mixing_matrix(config) -> np.ndarray:
     topo = topo_lib.make(config.topology, config.num_nodes, seed=config.seed, p=config.get("topology_p", 0.3),
                          radius=config.get("topology_radius", 0.4))

@@ -36,10 +36,7 @@ def validate(config, graph: bool = True) -> int:
     which train_and_evaluate checks once the data are known to hold a sample for every node).
     Returns the number of rounds."""
     engine.validate(config)
-    task_cfg = config.copy_and_resolve_references()
-    with task_cfg.unlocked():
-        task_cfg.num_clients = config.num_nodes
-    tasks.validate(task_cfg)
+    engine.validate_task(config)
     config_lib.choice(config, "method", dfedsam.METHODS)
     sam.check_rho(config.rho, "config.rho")
     gossip.check_steps(config.mgs_steps)  # DFedSAM-MGS's Q < 1: GossipStepsError

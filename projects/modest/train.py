@@ -22,7 +22,6 @@ from lib import train as train_lib
 from lib.config import ConfigError
 from lib.dl import engine, gossip, gossip_learning, sampled, sampling
 from lib.dl import topology as topo_lib
-from lib.fl import tasks
 
 METHODS = ("modest", "fl", "dpsgd", "gossip")
 
@@ -31,10 +30,7 @@ def validate(config) -> int:
     """Every key, named errors, before any data is read or anything compiled. Returns the rounds."""
     config_lib.choice(config, "method", METHODS)
     engine.validate(config)
-    task_cfg = config.copy_and_resolve_references()
-    with task_cfg.unlocked():
-        task_cfg.num_clients = config.num_nodes
-    tasks.validate(task_cfg)
+    engine.validate_task(config)
     s = config.sampling
     sampling.check_sampling(config.num_nodes, s.sample_size, s.num_aggregators, s.success_fraction)
     churn = sampling.churn_from_config(config.churn, config.num_nodes)

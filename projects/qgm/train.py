@@ -5,7 +5,6 @@ from __future__ import annotations
 from lib import config as config_lib
 from lib.config import ConfigError
 from lib.dl import engine
-from lib.fl import tasks
 from projects.qgm import qgm
 
 
@@ -14,10 +13,7 @@ def validate(config, graph: bool = True) -> int:
     which train_and_evaluate checks once the data are known to hold a sample for every node).
     Returns the number of rounds."""
     engine.validate(config)
-    task_cfg = config.copy_and_resolve_references()
-    with task_cfg.unlocked():
-        task_cfg.num_clients = config.num_nodes
-    tasks.validate(task_cfg)
+    engine.validate_task(config)
     config_lib.choice(config, "method", qgm.METHODS)
     config_lib.in_range(config, "momentum", 0.0, 0.999)
     config_lib.positive(config, "weight_decay", allow_zero=True)

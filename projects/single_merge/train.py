@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from lib import config as config_lib
 from lib.dl import engine, schedule as schedule_lib
-from lib.fl import tasks
 
 
 def validate(config, graph: bool = True) -> schedule_lib.Schedule:
     """Every key, named errors, before anything is compiled; returns the communication schedule."""
     engine.validate(config)
-    task_cfg = config.copy_and_resolve_references()
-    with task_cfg.unlocked():
-        task_cfg.num_clients = config.num_nodes
-    tasks.validate(task_cfg)
+    engine.validate_task(config)
     config_lib.positive(config, "weight_decay", allow_zero=True)
     total = config_lib.steps(config, "total")
     sched = schedule_lib.from_config(config, total)

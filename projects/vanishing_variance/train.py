@@ -15,7 +15,6 @@ from lib import config as config_lib
 from lib import train as train_lib
 from lib.config import ConfigError
 from lib.dl import engine, gossip_learning, sampled
-from lib.fl import tasks
 from projects.vanishing_variance import correction
 
 METHODS = ("gossip", "fl")
@@ -29,10 +28,7 @@ def validate(config) -> int:
     if not isinstance(config.independent_init, bool):
         raise ConfigError(f"config.independent_init={config.independent_init!r} must be a bool")
     config_lib.integer(config, "num_nodes", 2, "gossip needs a peer")
-    task_cfg = config.copy_and_resolve_references()
-    with task_cfg.unlocked():
-        task_cfg.num_clients = config.num_nodes
-    tasks.validate(task_cfg)
+    engine.validate_task(config)
     config_lib.positive(config, "local.lr")
     for k in ("local.batch_size", "local.num_steps"):
         config_lib.integer(config, k, 1)
