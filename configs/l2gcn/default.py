@@ -17,6 +17,7 @@ def get_config(arg=None):
                          "num_test": 120, "seed": 0})
     c.random = ConfigDict({"num_nodes": 20000, "num_edges": 400000, "num_features": 128, "num_classes": 16,
                            "seed": 0})
+    c.split = "public"  # public Planetoid split | full (cora/citeseer: all labelled non-val nodes before the test block)
     c.mode = "layerwise"  # layerwise (L-GCN) | full (2-layer GCN, one update per epoch) | l2gcn (learned stops)
     c.model = ConfigDict({"hidden": 16, "norm": "row"})  # row: D^-1 (A+I); sym: D^-1/2 (A+I) D^-1/2
     c.epochs_per_layer = (6, 6)  # layerwise: epochs of each layer (its length = the number of layers; l2gcn: only the length)

@@ -40,6 +40,8 @@ from lib.graph.propagation import KINDS, normalized_adjacency
 
 DATASETS = ("csbm", "cora", "citeseer", "random")
 MODES = ("layerwise", "full", "l2gcn")
+SPLITS = ("public", "full")  # full: every labelled node before the test block that is not in val (the
+                             # reference code's Cora split: 1208 training nodes; FastGCN's)
 
 
 # ----------------------------------------------------------------------------- config
@@ -49,6 +51,10 @@ def validate(config) -> None:
     config_lib.choice(config, "dataset", DATASETS)
     config_lib.choice(config, "mode", MODES)
     config_lib.choice(config, "model.norm", KINDS)
+    config_lib.choice(config, "split", SPLITS)
+    if config.split == "full" and config.dataset not in ("cora", "citeseer"):
+        raise config_lib.ConfigError(f"config.split='full' is for the Planetoid sets (cora, citeseer), "
+                                     f"not config.dataset={config.dataset!r}")
     for key in ("model.hidden", "batch_size", "full_epochs"):
         v = config_lib.get(config, key)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -187,12 +193,16 @@ def prepare(config):
     g = graphs.load(config)
     real = np.asarray(g.node_mask)
     train = np.asarray(g.train_mask) & real
+    if config.split == "full":
+        test = np.asarray(g.test_mask)
+        train = real & ~np.asarray(g.val_mask) & ~test & (np.arange(real.size) < np.nonzero(test)[0].min())
     if not train.any():
         raise config_lib.ConfigError(f"dataset {config.dataset!r} has an empty train split")
     num_classes = int(np.asarray(g.y)[real].max()) + 1
     adj = normalized_adjacency(g, config.model.norm)
     data = {"x": jnp.asarray(g.x, jnp.float32), "y": jnp.asarray(g.y, jnp.int32), "adj": adj,
-            **{s: jnp.asarray(np.asarray(getattr(g, f"{s}_mask")) & real) for s in ("train", "val", "test")}}
+            "train": jnp.asarray(train),
+            **{s: jnp.asarray(np.asarray(getattr(g, f"{s}_mask")) & real) for s in ("val", "test")}}
     return {"graph": g, "data": data, "num_classes": num_classes, "train_idx": np.nonzero(train)[0],
             "info": {"num_nodes": int(real.sum()), "num_edges": int(np.asarray(g.edge_mask).sum()),
                      "num_train": int(train.sum())}}

@@ -71,6 +71,7 @@ def test_minibatches_cover_train_nodes_once_per_epoch():
     ({"epochs_per_layer": (10, 0)}, "epochs_per_layer"),
     ({"mode": "full", "epochs_per_layer": (10, 10, 10)}, "mode='full' is the 2-layer GCN"),
     ({"batch_size": 0}, "batch_size"),
+    ({"split": "full"}, "split='full' is for the Planetoid sets"),
     ({"mode": "l2gcn", "controller.threshold": 1.0}, "controller.threshold=1.0 must be a stop probability"),
     ({"mode": "l2gcn", "controller.threshold": 0.0}, "controller.threshold=0.0 must be a stop probability"),
     ({"mode": "l2gcn", "controller.length": 0}, "controller.length=0 must be an integer >= 1"),
@@ -94,6 +95,18 @@ def test_cora_layerwise_short(tmp_path, data_dir):
     c.epochs_per_layer = (40, 40)
     final = train.train_and_evaluate(c, str(tmp_path))
     assert final["num_nodes"] == 2708 and final["test_accuracy"] > 0.7
+
+
+@pytest.mark.data
+def test_full_split_is_the_reference_codes_cora_split(data_dir):
+    from configs.l2gcn import cora
+    from projects.l2gcn import train
+    c = cora.get_config("cora")
+    c.data_dir, c.split = str(data_dir), "full"
+    run = train.prepare(c)
+    want = np.r_[0:140, 640:1708]  # the reference code's cora_loader
+    np.testing.assert_array_equal(run["train_idx"], want)
+    assert not np.any(np.asarray(run["data"]["val"])[want]) and not np.any(np.asarray(run["data"]["test"])[want])
 
 
 # ----------------------------------------------------------------------------- L²-GCN (mode=l2gcn)
