@@ -16,8 +16,8 @@ Adam update per epoch.
 Steps run under lib.train.run (checkpoints, bit-exact resume). The minibatches are a pure
 function of (seed, layer, epoch); the propagated input of the current layer is recomputed
 from the checkpointed frozen weights after a resume, so an interrupted run continues exactly.
-Not implemented: L²-GCN's learned stopping controller (an RNN trained with REINFORCE that
-decides when each layer stops): the epochs per layer are fixed by the config.
+mode='l2gcn' (L²-GCN): the epochs of each layer are decided by a learned stopping controller
+(projects/l2gcn/controller.py, the run in projects/l2gcn/learned.py) instead of `epochs_per_layer`.
 """
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ from lib.graph.ops import spmm
 from lib.graph.propagation import KINDS, normalized_adjacency
 
 DATASETS = ("csbm", "cora", "citeseer", "random")
-MODES = ("layerwise", "full")
+MODES = ("layerwise", "full", "l2gcn")
+SPLITS = ("public", "full")  # full: every labelled node before the test block that is not in val (the
+                             # reference code's Cora split: 1208 training nodes; FastGCN's)
 
 
 # ----------------------------------------------------------------------------- config
@@ -49,6 +51,10 @@ def validate(config) -> None:
     config_lib.choice(config, "dataset", DATASETS)
     config_lib.choice(config, "mode", MODES)
     config_lib.choice(config, "model.norm", KINDS)
+    config_lib.choice(config, "split", SPLITS)
+    if config.split == "full" and config.dataset not in ("cora", "citeseer"):
+        raise config_lib.ConfigError(f"config.split='full' is for the Planetoid sets (cora, citeseer), "
+                                     f"not config.dataset={config.dataset!r}")
     for key in ("model.hidden", "batch_size", "full_epochs"):
         v = config_lib.get(config, key)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -62,6 +68,9 @@ def validate(config) -> None:
                                      "give two entries (only their number is used)")
     config_lib.positive(config, "learning_rate")
     config_lib.positive(config, "weight_decay", allow_zero=True)
+    if config.mode == "l2gcn":
+        from projects.l2gcn import learned
+        learned.validate(config)
 
 
 # ----------------------------------------------------------------------------- layer-wise
@@ -78,8 +87,8 @@ def _dense(key, fan_in, fan_out):
     return jax.nn.initializers.glorot_uniform()(key, (fan_in, fan_out), jnp.float32)
 
 
-def init_layerwise(seed, num_features, hidden, num_classes, num_layers, tx):
-    key = jax.random.key(seed)
+def init_layerwise(seed, num_features, hidden, num_classes, num_layers, tx, key=None):
+    key = jax.random.key(seed) if key is None else key
     params = []
     for i in range(num_layers):
         k1, k2 = jax.random.split(jax.random.fold_in(key, i))
@@ -92,15 +101,18 @@ def layer_output(p, h_tilde):
     return nn.relu(h_tilde @ p["w"] + p["b"])
 
 
+def layer_loss(p, x, y, m, weight_decay):
+    """(objective, cross-entropy) of one layer and its classifier on rows x with mask m."""
+    logits = layer_output(p, x) @ p["theta"] + p["c"]
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+    loss = jnp.sum(ce * m) / jnp.maximum(jnp.sum(m), 1.0)
+    return loss + weight_decay / 2 * jnp.sum(p["w"] ** 2), loss
+
+
 @functools.lru_cache(maxsize=32)
 def layer_step(layer: int, learning_rate: float, weight_decay: float):
     tx = optax.adam(learning_rate)
-
-    def loss_fn(p, x, y, m):
-        logits = layer_output(p, x) @ p["theta"] + p["c"]
-        ce = optax.softmax_cross_entropy_with_integer_labels(logits, y)
-        loss = jnp.sum(ce * m) / jnp.maximum(jnp.sum(m), 1.0)
-        return loss + weight_decay / 2 * jnp.sum(p["w"] ** 2), loss
+    loss_fn = functools.partial(layer_loss, weight_decay=weight_decay)
 
     @jax.jit
     def step(state, batch):
@@ -181,12 +193,16 @@ def prepare(config):
     g = graphs.load(config)
     real = np.asarray(g.node_mask)
     train = np.asarray(g.train_mask) & real
+    if config.split == "full":
+        test = np.asarray(g.test_mask)
+        train = real & ~np.asarray(g.val_mask) & ~test & (np.arange(real.size) < np.nonzero(test)[0].min())
     if not train.any():
         raise config_lib.ConfigError(f"dataset {config.dataset!r} has an empty train split")
     num_classes = int(np.asarray(g.y)[real].max()) + 1
     adj = normalized_adjacency(g, config.model.norm)
     data = {"x": jnp.asarray(g.x, jnp.float32), "y": jnp.asarray(g.y, jnp.int32), "adj": adj,
-            **{s: jnp.asarray(np.asarray(getattr(g, f"{s}_mask")) & real) for s in ("train", "val", "test")}}
+            "train": jnp.asarray(train),
+            **{s: jnp.asarray(np.asarray(getattr(g, f"{s}_mask")) & real) for s in ("val", "test")}}
     return {"graph": g, "data": data, "num_classes": num_classes, "train_idx": np.nonzero(train)[0],
             "info": {"num_nodes": int(real.sum()), "num_edges": int(np.asarray(g.edge_mask).sum()),
                      "num_train": int(train.sum())}}
@@ -197,12 +213,17 @@ def minibatch(config, train_idx, spe, starts, step: int):
     layer = int(np.searchsorted(starts, step, side="right") - 1)
     local = step - starts[layer]
     epoch, i = divmod(int(local), spe)
+    return (layer, *epoch_batch(config, train_idx, layer, epoch, i))
+
+
+def epoch_batch(config, train_idx, layer: int, epoch: int, i: int):
+    """Padded node indices and mask of minibatch i of `epoch` of `layer` (a pure function of them and the seed)."""
     rng = np.random.default_rng([config.seed, layer, epoch])
     perm = rng.permutation(train_idx)
     b = config.batch_size
     idx = perm[i * b:(i + 1) * b]
     mask = np.zeros(b, np.float32); mask[:idx.size] = 1.0
-    return layer, np.concatenate([idx, np.full(b - idx.size, train_idx[0])]).astype(np.int32), mask
+    return np.concatenate([idx, np.full(b - idx.size, train_idx[0])]).astype(np.int32), mask
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -217,6 +238,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
                               desc=f"l2gcn/{config.dataset}/full")
         final.update(info)
         return final
+    if config.mode == "l2gcn":
+        from projects.l2gcn import learned
+        return learned.train_and_evaluate(config, workdir, run)
     num_layers = len(config.epochs_per_layer)
     spe, starts, total = schedule(config, info["num_train"])
     steps = [layer_step(i, lr, wd) for i in range(num_layers)]
