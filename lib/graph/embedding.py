@@ -201,8 +201,7 @@ _CHUNK = {}
 
 
 def sgns_chunk(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
-    platform = jax.tree.leaves(tables)[0].devices().pop().platform if hasattr(jax.tree.leaves(tables)[0], "devices") \
-        else jax.default_backend()
+    platform = jax.default_backend()
     if platform not in _CHUNK:
         _CHUNK[platform] = loop_jit.jit(_sgns_chunk, platform, static_argnames=("count", "cfg"))
     return _CHUNK[platform](tables, nodes, mask, num_walks, cdf, total, key, first, count=count, cfg=cfg)
