@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lib import loop_jit
+from lib import loop_jit, native
 
 from . import walks as walks_lib
 from .walks import WalkError
@@ -187,12 +187,47 @@ def _sgd_steps(tables, nodes, mask, num_walks, cdf, total, key, first, count: in
     return tables, loss_sum, n_pairs
 
 
+def _sgns_chunk_jax(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
+    fn = functools.partial(_sgd_steps, count=count, cfg=cfg)
+    return jax.vmap(fn, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(tables, nodes, mask, num_walks, cdf, total, key, first)
+
+
+KERNEL = ("sgns", (("tessera_sgns", "TesseraSgns"),))
+
+
+def _sgns_chunk_native(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
+    """The same steps by lib/native/sgns.cc (CPU only: call it through `native.cpu_or`): one custom
+    call loops over the graphs and steps, updating the tables in place (aliased results)."""
+    p, n, d = tables["in"].shape
+    f32 = lambda *shape: jax.ShapeDtypeStruct(shape, jnp.float32)
+    call = jax.ffi.ffi_call("tessera_sgns", (f32(p, n, d), f32(p, n, d), f32(p), f32(p)),
+                            vmap_method="sequential", input_output_aliases={0: 0, 1: 1})
+    seeds = jax.vmap(walks_lib._seed)(key)
+    out = call(tables["in"], tables["out"], nodes.astype(jnp.int32), mask.astype(jnp.bool_),
+               num_walks.astype(jnp.int32), cdf.astype(jnp.float32), total.astype(jnp.int32), seeds,
+               jnp.asarray(first, jnp.int32).reshape(()), _offset_cdf(cfg.window),
+               count=np.int32(count), batch=np.int32(cfg.batch), negatives=np.int32(cfg.negatives),
+               lr=np.float32(cfg.lr), threads=np.int32(1))
+    new_in, new_out, loss, pairs = native.varying_like(out, tables["in"], nodes, key)
+    return {"in": new_in, "out": new_out}, loss, pairs
+
+
+def uses_native(tables=None) -> bool:
+    """Whether `sgns_chunk` traced now runs the native CPU kernel (for benchmarks and reports)."""
+    ok = tables is None or jax.tree.leaves(tables)[0].dtype == jnp.float32
+    return ok and native.enabled() and jax.default_backend() == "cpu" and native.load(*KERNEL)
+
+
 def _sgns_chunk(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
     """`count` steps for a stack of graphs: every array has a leading [parts] axis (tables [P, N, D],
     nodes/mask [P, W, L], num_walks/total [P], cdf [P, N], keys [P]); `first` is shared. Returns
-    (tables, summed loss [P], valid pairs [P])."""
-    fn = functools.partial(_sgd_steps, count=count, cfg=cfg)
-    return jax.vmap(fn, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(tables, nodes, mask, num_walks, cdf, total, key, first)
+    (tables, summed loss [P], valid pairs [P]). On CPU (float32 tables) the native kernel runs."""
+    args = (tables, nodes, mask, num_walks, cdf, total, key, first)
+    jax_path = functools.partial(_sgns_chunk_jax, count=count, cfg=cfg)
+    if tables["in"].dtype != jnp.float32 or tables["out"].dtype != jnp.float32:
+        return jax_path(*args)
+    return native.cpu_or(functools.partial(_sgns_chunk_native, count=count, cfg=cfg), jax_path, *args,
+                         kernel=KERNEL)
 
 
 # The scan carries both [N, D] tables and scatters into them every step; without region analysis
