@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding, PartitionSpec
 
 from lib import loop_jit, native
 
@@ -182,7 +183,8 @@ def _sgd_steps(tables, nodes, mask, num_walks, cdf, total, key, first, count: in
         new_out = tables["out"].at[x].add(-lr * gv).at[neg.reshape(-1)].add(-lr * gvn.reshape(-1, gvn.shape[-1]))
         return ({"in": new_in, "out": new_out}, loss_sum + loss, n_pairs + jnp.sum(wv)), None
 
-    init = (tables, jnp.float32(0), jnp.float32(0))
+    zero = jnp.zeros_like(total, jnp.float32)  # per graph: varies over the mesh like the tables (shard_map)
+    init = (tables, zero, zero)
     (tables, loss_sum, n_pairs), _ = jax.lax.scan(step, init, first + jnp.arange(count))
     return tables, loss_sum, n_pairs
 
@@ -232,12 +234,33 @@ def _sgns_chunk(tables, nodes, mask, num_walks, cdf, total, key, first, count: i
 
 # The scan carries both [N, D] tables and scatters into them every step; without region analysis
 # XLA:CPU copies each table once per step (lib/loop_jit.py), which dominated small batches.
+# Graphs sharded over a mesh axis (their leading axis) run under shard_map, each device its own
+# graphs: the SPMD partitioner cannot split a custom call, and would gather every graph to every device.
 _CHUNK = {}
 
 
+def _graph_axis(tables):
+    sh = getattr(tables["in"], "sharding", None)
+    if not isinstance(sh, NamedSharding) or not len(sh.spec) or sh.spec[0] is None:
+        return None
+    axes = sh.spec[0] if isinstance(sh.spec[0], tuple) else (sh.spec[0],)
+    return (sh.mesh, sh.spec[0]) if int(np.prod([sh.mesh.shape[a] for a in axes])) > 1 else None
+
+
 def sgns_chunk(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
-    platform = jax.tree.leaves(tables)[0].devices().pop().platform if hasattr(jax.tree.leaves(tables)[0], "devices") \
-        else jax.default_backend()
-    if platform not in _CHUNK:
-        _CHUNK[platform] = loop_jit.jit(_sgns_chunk, platform, static_argnames=("count", "cfg"))
-    return _CHUNK[platform](tables, nodes, mask, num_walks, cdf, total, key, first, count=count, cfg=cfg)
+    leaf = tables["in"]
+    platform = leaf.devices().pop().platform if hasattr(leaf, "devices") else jax.default_backend()
+    sharded = _graph_axis(tables)
+    cache = (platform, sharded)
+    if cache not in _CHUNK:
+        fn = _sgns_chunk
+        if sharded is not None:
+            mesh, axis = sharded
+            part, rep = PartitionSpec(axis), PartitionSpec()
+
+            def fn(*args, count, cfg):
+                body = functools.partial(_sgns_chunk, count=count, cfg=cfg)
+                return jax.shard_map(body, mesh=mesh, in_specs=(part,) * 7 + (rep,),
+                                     out_specs=(part, part, part))(*args)
+        _CHUNK[cache] = loop_jit.jit(fn, platform, static_argnames=("count", "cfg"))
+    return _CHUNK[cache](tables, nodes, mask, num_walks, cdf, total, key, first, count=count, cfg=cfg)
