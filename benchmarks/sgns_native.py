@@ -88,7 +88,7 @@ def main():
         rows.append(row)
         print(row, flush=True)
     res = {"nodes": n, "edges": args.edges, "walks": int(len(nodes)), "length": args.length, "dim": 64,
-           "window": 5, "negatives": 5, "repeats": args.repeats, "cpu": _cpu(), "cores": os.cpu_count(),
+           "window": 5, "negatives": 5, "repeats": args.repeats, "jax": jax.__version__, "cpu": _cpu(), "cores": os.cpu_count(),
            "load_avg_1min": [load0, os.getloadavg()[0]], "rows": rows}
     OUT.mkdir(exist_ok=True)
     (OUT / "sgns_native.json").write_text(json.dumps(res, indent=1) + "\n")
@@ -96,7 +96,10 @@ def main():
           f"CPU: {res['cpu']}, {res['cores']} cores shared with other jobs; 1-minute load "
           f"{load0:.1f} before / {res['load_avg_1min'][1]:.1f} after. Random graph: {n} nodes, {args.edges} "
           f"directed edges, {len(nodes)} walks of {args.length} steps; dim 64, window 5, 5 negatives; "
-          f"median of {args.repeats} interleaved runs of {args.steps} steps.", "",
+          f"median of {args.repeats} interleaved runs of {args.steps} steps. Native: one custom call per chunk, "
+          "lanes' draws and gradients in blocks of 64 on XLA's CPU thread pool, scatters sequential; pure JAX: "
+          "the `lax.scan` of gathers and scatter-adds (region-analysis copy insertion, as `sgns_chunk` compiles it).",
+          "",
           "| batch | native (us/pair) | pure JAX (us/pair) | speedup | max abs diff |", "|---|---|---|---|---|"]
     for r in rows:
         md.append(f"| {r['batch']} | {r['native_us_per_pair']:.3f} | {r['jax_us_per_pair']:.3f} | "
