@@ -10,15 +10,18 @@
 // the result equals the twin's up to float summation order. Invalid pairs have zero gradient
 // and are skipped (adding -0.0 leaves every float as it was).
 //
-// Per step: (0) draws for all lanes; (1) per valid lane: the K + 1 dot products, the loss, the
-// coefficients and the gradient of the centre row into a [B, D] buffer (reads only; lanes are
+// Per step: (0) draws for all lanes (negatives through a guide table over the CDF: the same index
+// as a binary search of the whole CDF, found in a range of a few entries), with the walk entries
+// and then the table rows of a block of lanes prefetched; (1) per valid lane: the K + 1 dot
+// products, the loss (softplus with log1p by a short series, within 3 ulp), the coefficients
+// and the gradient of the centre row into a [B, D] buffer (reads only; lanes are
 // independent, so blocks of lanes run on XLA's thread pool without changing any result);
 // (2) output-table rows += coefficient * centre row (centre rows not yet updated); (3) centre
 // rows += buffer. (2) and (3) are sequential: duplicate rows are summed in lane order.
 // The loss of a step is summed over lanes in lane order (double), then added to a float total.
 //
-// Node ids outside [0, N) are clamped when read and dropped when written (as XLA's gather and
-// scatter do for in-range ids; callers pass in-range ids).
+// Node ids outside [0, N) are clamped when read and dropped when written (as XLA's gather clamps
+// and its scatter drops them); callers pass in-range ids, and then both paths agree.
 #include <cmath>
 #include <vector>
 
