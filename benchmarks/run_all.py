@@ -19,7 +19,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 ORDER = ["aggregators", "aggregators_idle", "aggregators_select_idle", "fl_round_cpu", "fl_round_cpu_mlp", "fl_population", "gossip",
-         "moe_layer", "gnn", "gnn_sage", "ppr", "walks", "vfl", "secagg", "async_fl_cpu"]
+         "moe_layer", "gnn", "gnn_sage", "ppr", "walks", "sgns_native", "vfl", "secagg", "async_fl_cpu"]
 HEADER = """# Benchmarks
 
 Each benchmark runs our code and the peer's on the same inputs in one process, and reports

@@ -19,8 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding, PartitionSpec
 
-from lib import loop_jit
+from lib import loop_jit, native
 
 from . import walks as walks_lib
 from .walks import WalkError
@@ -101,6 +102,9 @@ def train_skipgram(nodes, mask, num_nodes: int, key, dim: int = 64, window: int 
 # drawn from the unigram^0.75 distribution by inverse CDF (O(log N) per draw, not O(N)). It runs
 # several graphs at once (a leading `parts` axis, vmapped), each with its own walk count and step
 # budget, so partitioned embedding trains every part in one program.
+# On CPU the whole chunk is one native kernel (lib/native/sgns.cc: the same draws and batched
+# updates in a C++ loop, ~3x fewer seconds per pair than XLA's gathers and scatter-adds in a scan,
+# benchmarks/results/sgns_native.json); `_sgd_steps` is its pure-JAX twin (GPU/TPU, TESSERA_NATIVE=0).
 
 
 class SGNSConfig(NamedTuple):
@@ -182,26 +186,83 @@ def _sgd_steps(tables, nodes, mask, num_walks, cdf, total, key, first, count: in
         new_out = tables["out"].at[x].add(-lr * gv).at[neg.reshape(-1)].add(-lr * gvn.reshape(-1, gvn.shape[-1]))
         return ({"in": new_in, "out": new_out}, loss_sum + loss, n_pairs + jnp.sum(wv)), None
 
-    init = (tables, jnp.float32(0), jnp.float32(0))
+    zero = jnp.zeros_like(total, jnp.float32)  # per graph: varies over the mesh like the tables (shard_map)
+    init = (tables, zero, zero)
     (tables, loss_sum, n_pairs), _ = jax.lax.scan(step, init, first + jnp.arange(count))
     return tables, loss_sum, n_pairs
+
+
+def _sgns_chunk_jax(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
+    fn = functools.partial(_sgd_steps, count=count, cfg=cfg)
+    return jax.vmap(fn, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(tables, nodes, mask, num_walks, cdf, total, key, first)
+
+
+KERNEL = ("sgns", (("tessera_sgns", "TesseraSgns"),))
+
+
+def _sgns_chunk_native(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
+    """The same steps by lib/native/sgns.cc (CPU only: call it through `native.cpu_or`): one custom
+    call loops over the graphs and steps, updating the tables in place (aliased results)."""
+    p, n, d = tables["in"].shape
+    f32 = lambda *shape: jax.ShapeDtypeStruct(shape, jnp.float32)
+    call = jax.ffi.ffi_call("tessera_sgns", (f32(p, n, d), f32(p, n, d), f32(p), f32(p)),
+                            vmap_method="sequential", input_output_aliases={0: 0, 1: 1})
+    seeds = jax.vmap(walks_lib._seed)(key)
+    out = call(tables["in"], tables["out"], nodes.astype(jnp.int32), mask.astype(jnp.bool_),
+               num_walks.astype(jnp.int32), cdf.astype(jnp.float32), total.astype(jnp.int32), seeds,
+               jnp.asarray(first, jnp.int32).reshape(()), _offset_cdf(cfg.window),
+               count=np.int32(count), batch=np.int32(cfg.batch), negatives=np.int32(cfg.negatives),
+               lr=np.float32(cfg.lr), threads=np.int32(1))
+    new_in, new_out, loss, pairs = native.varying_like(out, tables["in"], nodes, key)
+    return {"in": new_in, "out": new_out}, loss, pairs
+
+
+def uses_native(tables=None) -> bool:
+    """Whether `sgns_chunk` traced now runs the native CPU kernel (for benchmarks and reports)."""
+    ok = tables is None or jax.tree.leaves(tables)[0].dtype == jnp.float32
+    return ok and native.enabled() and jax.default_backend() == "cpu" and native.load(*KERNEL)
 
 
 def _sgns_chunk(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
     """`count` steps for a stack of graphs: every array has a leading [parts] axis (tables [P, N, D],
     nodes/mask [P, W, L], num_walks/total [P], cdf [P, N], keys [P]); `first` is shared. Returns
-    (tables, summed loss [P], valid pairs [P])."""
-    fn = functools.partial(_sgd_steps, count=count, cfg=cfg)
-    return jax.vmap(fn, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(tables, nodes, mask, num_walks, cdf, total, key, first)
+    (tables, summed loss [P], valid pairs [P]). On CPU (float32 tables) the native kernel runs."""
+    args = (tables, nodes, mask, num_walks, cdf, total, key, first)
+    jax_path = functools.partial(_sgns_chunk_jax, count=count, cfg=cfg)
+    if tables["in"].dtype != jnp.float32 or tables["out"].dtype != jnp.float32:
+        return jax_path(*args)
+    return native.cpu_or(functools.partial(_sgns_chunk_native, count=count, cfg=cfg), jax_path, *args,
+                         kernel=KERNEL)
 
 
 # The scan carries both [N, D] tables and scatters into them every step; without region analysis
 # XLA:CPU copies each table once per step (lib/loop_jit.py), which dominated small batches.
+# Graphs sharded over a mesh axis (their leading axis) run under shard_map, each device its own
+# graphs: the SPMD partitioner cannot split a custom call, and would gather every graph to every device.
 _CHUNK = {}
 
 
+def _graph_axis(tables):
+    sh = getattr(tables["in"], "sharding", None)
+    if not isinstance(sh, NamedSharding) or not len(sh.spec) or sh.spec[0] is None:
+        return None
+    axes = sh.spec[0] if isinstance(sh.spec[0], tuple) else (sh.spec[0],)
+    return (sh.mesh, sh.spec[0]) if int(np.prod([sh.mesh.shape[a] for a in axes])) > 1 else None
+
+
 def sgns_chunk(tables, nodes, mask, num_walks, cdf, total, key, first, count: int, cfg: SGNSConfig):
-    platform = jax.default_backend()
-    if platform not in _CHUNK:
-        _CHUNK[platform] = loop_jit.jit(_sgns_chunk, platform, static_argnames=("count", "cfg"))
-    return _CHUNK[platform](tables, nodes, mask, num_walks, cdf, total, key, first, count=count, cfg=cfg)
+    platform = jax.default_backend()  # (a sharded result's devices() was once seen empty)
+    sharded = _graph_axis(tables)
+    cache = (platform, sharded)
+    if cache not in _CHUNK:
+        fn = _sgns_chunk
+        if sharded is not None:
+            mesh, axis = sharded
+            part, rep = PartitionSpec(axis), PartitionSpec()
+
+            def fn(*args, count, cfg):
+                body = functools.partial(_sgns_chunk, count=count, cfg=cfg)
+                return jax.shard_map(body, mesh=mesh, in_specs=(part,) * 7 + (rep,),
+                                     out_specs=(part, part, part))(*args)
+        _CHUNK[cache] = loop_jit.jit(fn, platform, static_argnames=("count", "cfg"))
+    return _CHUNK[cache](tables, nodes, mask, num_walks, cdf, total, key, first, count=count, cfg=cfg)

@@ -190,9 +190,13 @@ def prepare(config, cfg: emb_lib.SGNSConfig, a, b, n: int) -> Prepared:
 
 
 def run_chunk(prep: Prepared, tables, first, chunk: int):
-    """(tables, mean loss per valid pair) after SGD steps first .. first + chunk - 1 of every subgraph."""
+    """(tables, mean loss per valid pair) after SGD steps first .. first + chunk - 1 of every subgraph.
+    The loss is reduced on the host: a reduction over the sharded [subgraphs] axis would be a
+    cross-device collective, and XLA:CPU's collectives abort when one device (the border graph's,
+    say) finishes its chunk tens of seconds after the others."""
     tabs, loss, pairs = emb_lib.sgns_chunk(tables, *prep.consts, prep.keys, first, chunk, prep.cfg)
-    return tabs, jnp.sum(loss) / jnp.maximum(jnp.sum(pairs), 1.0)
+    loss, pairs = jax.device_get((loss, pairs))
+    return tabs, np.float32(np.sum(loss) / max(float(np.sum(pairs)), 1.0))
 
 
 def final_embedding(prep: Prepared, tables, n: int) -> tuple[np.ndarray, dict]:
