@@ -51,8 +51,11 @@ def test_gradients_match_plain_autodiff_with_dropout(setup):
         (l1, g1), (l2, g2) = rev_vg(params, x, keys[shared]), ref_vg(params, x, keys[shared])
         np.testing.assert_allclose(l1, l2, rtol=1e-6)
         for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
-            assert float(jnp.abs(b).max()) > 0
-            np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+            scale = float(jnp.abs(b).max())
+            assert scale > 0
+            # recomputation reorders float32 sums: an entry near 0 among entries ~200 carries the
+            # others' rounding, so the absolute tolerance follows the leaf's scale
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=max(2e-5, 1e-6 * scale))
         losses.append(float(l1))
     assert losses[0] != losses[1]  # the masks matter (dropout is active)
 
