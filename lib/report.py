@@ -130,6 +130,12 @@ def collect_run(workdir: str, curve_keys: Sequence[str] = (
     return {"final": final, "curves": {k: v for k, v in curves.items() if v}}
 
 
+def collect_final(workdir: str) -> dict:
+    """{final: final_metrics.json} of one run (for sweeps whose curves live in the final metrics)."""
+    with open(os.path.join(workdir, "final_metrics.json")) as f:
+        return {"final": json.load(f)}
+
+
 def steps_to_reach(curve, target: float, higher_is_better: bool = False):
     """First logged step whose value is <= target (>= with higher_is_better; None if never)."""
     for step, v in curve:

@@ -34,7 +34,7 @@ def run(root: str) -> None:
         args = {f"seed{s}": ",".join(a for a in (extra, f"seed={s}") if a) for s in SEEDS}
         report.run_sweep(os.path.join(CONFIGS, cfg), args, os.path.join(root, name),
                          os.path.join(HERE, "results", f"{name}.json"), train_and_evaluate,
-                         collect=lambda wd: {"final": json.load(open(os.path.join(wd, "final_metrics.json")))})
+                         collect=report.collect_final)
 
 
 def curves(res: dict, key: str) -> np.ndarray:

@@ -30,7 +30,7 @@ def run(root: str) -> None:
         args = {f"{name}_seed{s}": f"dataset={ds},{arg},seed={s}" for name, (_, arg) in RUNS.items() for s in SEEDS}
         report.run_sweep(CONFIG, args, os.path.join(root, ds), os.path.join(HERE, "results", f"{ds}.json"),
                          train_and_evaluate,
-                         collect=lambda wd: {"final": json.load(open(os.path.join(wd, "final_metrics.json")))})
+                         collect=report.collect_final)
 
 
 def rows_for(ds: str, res: dict) -> list[dict]:
