@@ -13,7 +13,7 @@ decay from 0.025, no frequent-word downsampling).
   all of them) is what k machines in parallel would take relative to one.
 
     XLA_FLAGS=--xla_force_host_platform_device_count=8 PYTHONPATH=. python benchmarks/network_embedding.py
-Writes benchmarks/results/network_embedding.{json,md}. gensim: pip install gensim (not a dependency).
+Writes benchmarks/results/network_embedding.{json,md}. gensim is in the `bench` extra.
 """
 from __future__ import annotations
 
