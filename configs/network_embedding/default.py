@@ -20,6 +20,7 @@ def get_config(arg=None):
     c.random = ConfigDict({"num_nodes": 1_000_000, "num_edges": 10_000_000})
     c.method = a.method  # whole | partitioned
     c.num_parts = a.num_parts  # METIS parts (partitioned); the border subgraph is one more
+    c.halo = 0  # widen the border set by this many hops (more anchors for the merge)
     c.walk = "deepwalk"  # deepwalk (uniform) | node2vec (p, q)
     c.p, c.q = 1.0, 1.0
     c.walks_per_node = 5

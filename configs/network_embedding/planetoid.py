@@ -10,9 +10,10 @@ from lib.config import parse_arg
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, dataset="cora", method="whole", num_parts=4, seed=0)
+    a = parse_arg(arg, dataset="cora", method="whole", num_parts=4, halo=0, seed=0)
     c = default.get_config(f"method={a.method},num_parts={a.num_parts},seed={a.seed}")
     c.dataset = a.dataset
+    c.halo = a.halo
     c.walks_per_node = 10  # DeepWalk's 10 walks per node; length 40 (the paper: 80)
     c.walk_length = 40
     c.sgns.dim = 64

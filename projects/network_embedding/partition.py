@@ -31,8 +31,11 @@ class Subgraphs(NamedTuple):
     offsets: np.ndarray  # [k + 2] first union id of each subgraph (and the total)
 
 
-def split(senders: np.ndarray, receivers: np.ndarray, num_nodes: int, parts: np.ndarray) -> Subgraphs:
-    """`senders`/`receivers`: both directions of every undirected edge; `parts` [N] in 0..k-1."""
+def split(senders: np.ndarray, receivers: np.ndarray, num_nodes: int, parts: np.ndarray,
+          halo: int = 0) -> Subgraphs:
+    """`senders`/`receivers`: both directions of every undirected edge; `parts` [N] in 0..k-1.
+    `halo` > 0 widens the border set by that many hops (more nodes shared by a part and the border
+    graph: more anchors for the merge's alignment, a larger border graph)."""
     parts = np.asarray(parts, np.int64)
     k = int(parts.max()) + 1
     sizes = np.bincount(parts, minlength=k)
@@ -43,6 +46,8 @@ def split(senders: np.ndarray, receivers: np.ndarray, num_nodes: int, parts: np.
     cut = parts[s] != parts[r]
     border = np.zeros(num_nodes, bool)
     border[s[cut]] = True
+    for _ in range(halo):
+        border[r[border[s]]] = True
     members = [np.flatnonzero(parts == i) for i in range(k)] + [np.flatnonzero(border)]
     offsets = np.concatenate([[0], np.cumsum([len(m) for m in members])])
     local = np.full((k + 1, num_nodes), -1, np.int64)  # global -> union id, per subgraph

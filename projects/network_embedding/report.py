@@ -20,7 +20,8 @@ CONFIG = os.path.join(ROOT, "configs", "network_embedding", "planetoid.py")
 DATASETS = ("cora", "citeseer")
 SEEDS = (0, 1)
 RUNS = {"whole": ("whole graph", "method=whole"), "parts4": ("4 parts + border", "method=partitioned,num_parts=4"),
-        "parts8": ("8 parts + border", "method=partitioned,num_parts=8")}
+        "parts8": ("8 parts + border", "method=partitioned,num_parts=8"),
+        "parts4_halo1": ("4 parts + border with a 1-hop halo", "method=partitioned,num_parts=4,halo=1")}
 
 
 def run(root: str) -> None:

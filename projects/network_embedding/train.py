@@ -48,6 +48,7 @@ def validate(config) -> emb_lib.SGNSConfig:
     config_lib.integer(config, "walks_per_node", 1)
     config_lib.integer(config, "walk_length", 1)
     config_lib.integer(config, "chunk", 1)
+    config_lib.integer(config, "halo", 0)
     config_lib.in_range(config, "link_holdout", 0.0, 0.5)
     for k in ("p", "q"):
         config_lib.positive(config, k)
@@ -100,7 +101,7 @@ def subgraphs(config, a, b, n: int):
         return None, s, r, np.array([0, n])
     csr = walks_lib.csr_from_edges(s, r, n)
     parts = metis_parts(np.asarray(csr.indptr), np.asarray(csr.indices), config.num_parts, config.seed)
-    sub = partition.split(s, r, n, parts)
+    sub = partition.split(s, r, n, parts, halo=config.halo)
     return sub, sub.senders, sub.receivers, sub.offsets
 
 

@@ -39,6 +39,8 @@ def test_split_into_parts_and_a_border_graph():
     which = np.searchsorted(sub.offsets, sub.senders, side="right") - 1
     assert (which == np.searchsorted(sub.offsets, sub.receivers, side="right") - 1).all()  # no edge leaves its subgraph
     assert np.bincount(which).tolist() == [12, 12, 12, 12]  # 6 clique edges per part; border: 3 cut + 3 in-part
+    wide = partition.split(s, r, 12, parts, halo=1)  # every clique node neighbours a border node
+    assert wide.border.all() and len(wide.members[3]) == 12
     with pytest.raises(partition.PartitionError, match=r"part\(s\) \[1\] of 3 are empty"):
         partition.split(s, r, 12, np.where(parts == 1, 0, parts))
 
