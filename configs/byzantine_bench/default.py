@@ -19,6 +19,7 @@ def get_config(arg=None):
     c.partition = "natural"
     c.dirichlet_alpha = 0.5
     c.synthetic_alpha, c.synthetic_beta = 1.0, 1.0
+    c.synthetic_dim = 60  # 64: the features form an 8 x 8 "image" (a backdoor trigger fits)
     c.model = ConfigDict({"name": "mlp", "hidden": (32,)})
 
     # rule (lib.fl.aggregate; f is filled from the fraction) behind defense stages, in order:

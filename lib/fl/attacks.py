@@ -5,10 +5,14 @@ Update-level attacks share one signature, ``attack(updates, byz_mask, key, **par
 [K] bool marks the Byzantine slots; only those rows are replaced. Omniscient attacks
 (ALIE, IPM) see every update and compute their statistics from the honest clients only.
 Label flipping is a data-level attack (``flip_labels``), applied to a Byzantine client's
-labels before local training.
+labels before local training. The backdoor is the other data-level attack: its clients
+train on triggered, relabelled batches inside their own local update (lib.fl.backdoor;
+``backdoor_spec`` turns this registry's parameters into its Spec, run with
+``engine.build(local_update=backdoor.local_update(...), client_attack=True)``).
 
 Names: sign_flip(scale), gaussian(sigma), alie(n, f or z), ipm(epsilon), label_flip,
-min_max(perturbation), min_sum(perturbation), fang(rule, b), mimic.
+min_max(perturbation), min_sum(perturbation), fang(rule, b), mimic, backdoor(target, size,
+row, col, value, poison_fraction, boost, disguise_norm).
 
 Knowledge (``AttackSpec.knowledge``, checked by ``validate(..., knowledge=...)`` against a
 threat model before compile): "own" (the Byzantine client's own data/update only),
@@ -412,6 +416,33 @@ def _chk_fang(rule="krum", f=None, b=2.0, threshold=1e-5):
         raise AttackConfigError(f"fang: threshold={threshold} must be > 0")
 
 
+def _chk_backdoor(target=0, size=4, row=-1, col=-1, value=1.0, poison_fraction=0.5, boost=1.0,
+                  disguise_norm=0.0):
+    # what needs no data; the trigger's fit and the target class: backdoor_spec / backdoor.validate
+    if not (isinstance(target, (int, np.integer)) and target >= 0):
+        raise AttackConfigError(f"backdoor: target={target!r} must be a class index >= 0")
+    if not 0.0 <= poison_fraction <= 1.0:
+        raise AttackConfigError(f"backdoor: poison_fraction={poison_fraction} must be in [0, 1]")
+    if not boost > 0 or not disguise_norm >= 0:
+        raise AttackConfigError(f"backdoor: boost={boost} must be > 0 and disguise_norm={disguise_norm} >= 0")
+
+
+def backdoor_spec(sample_shape, num_classes: int, *, target=0, size=4, row=-1, col=-1, value=1.0,
+                  poison_fraction=0.5, boost=1.0, disguise_norm=0.0):
+    """The lib.fl.backdoor.Spec of the registry's `backdoor` parameters, checked against the
+    task (TriggerError / TargetClassError). row, col = -1: the trigger's corner is placed so the
+    size x size block touches the bottom-right corner of the image (BadNets' placement)."""
+    from lib.fl import backdoor  # imports lib.fl.tasks, which must not import this module at load
+
+    h, w = backdoor.image_hw(sample_shape)
+    t = backdoor.Trigger(row=h - size if row < 0 else row, col=w - size if col < 0 else col, size=size,
+                         value=float(value))
+    spec = backdoor.Spec(trigger=t, target=target, poison_fraction=float(poison_fraction), boost=float(boost),
+                         disguise_norm=float(disguise_norm))
+    backdoor.validate(spec, sample_shape, num_classes)
+    return spec
+
+
 ATTACKS: dict[str, AttackSpec] = {
     "sign_flip": AttackSpec(sign_flip, dict(scale=1.0), _chk_scale),
     "gaussian": AttackSpec(gaussian, dict(sigma=1.0), _chk_sigma),
@@ -422,6 +453,8 @@ ATTACKS: dict[str, AttackSpec] = {
     "min_sum": AttackSpec(min_sum, dict(perturbation="unit"), _chk_opt, "omniscient"),
     "fang": AttackSpec(fang, dict(rule="krum", f=None, b=2.0, threshold=1e-5), _chk_fang, "full"),
     "mimic": AttackSpec(mimic, {}, _chk_none, "omniscient"),
+    "backdoor": AttackSpec(None, dict(target=0, size=4, row=-1, col=-1, value=1.0, poison_fraction=0.5, boost=1.0,
+                                      disguise_norm=0.0), _chk_backdoor),
 }
 
 
@@ -432,7 +465,7 @@ def _spec_of(name):
 
 
 def get_attack(name: str) -> Callable | None:
-    """The update-level attack `name` (None for the data-level label_flip)."""
+    """The update-level attack `name` (None for the data-level label_flip and backdoor)."""
     return _spec_of(name).fn
 
 

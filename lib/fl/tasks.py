@@ -29,6 +29,16 @@ PARTITIONS = ("natural", "iid", "dirichlet", "shards")
 MODELS = ("mlp", "small_cnn", "leaf_cnn")
 
 
+def sample_shape(config) -> tuple:
+    """One sample's shape as a model input, known before loading (image data sets: 28 x 28)."""
+    return (28, 28) if config.dataset != "synthetic" else (int(config.get("synthetic_dim", 60)),)
+
+
+def num_classes(config) -> int:
+    """The task's number of classes, known before loading."""
+    return 62 if config.dataset == "femnist" else 10
+
+
 class Task(NamedTuple):
     data: client_lib.ClientData
     x_test: np.ndarray
@@ -114,7 +124,7 @@ def _load(config):
         parts = d.parts if config.partition == "natural" else partition_lib.make(
             config.partition, d.y, n, rng, alpha=config.get("dirichlet_alpha", 0.1),
             shards_per_client=config.get("shards_per_client", 2))
-        return d.x, d.y, parts, d.x_test, d.y_test, 10
+        return d.x, d.y, parts, d.x_test, d.y_test, num_classes(config)
     if config.dataset in ("mnist", "fashion_mnist"):
         from lib.data.mnist import load_fashion_mnist, load_mnist
 
@@ -122,7 +132,7 @@ def _load(config):
         x, y, xt, yt = load(config_lib.data_dir(config))
         parts = partition_lib.make(config.partition, y, n, rng, alpha=config.get("dirichlet_alpha", 0.1),
                                    shards_per_client=config.get("shards_per_client", 2), min_size=1)
-        return x, y, parts, xt, yt, 10
+        return x, y, parts, xt, yt, num_classes(config)
     from lib.data.leaf import load_femnist
 
     train, test = load_femnist(config_lib.data_dir(config))
@@ -132,7 +142,7 @@ def _load(config):
     parts, keep = parts[:n], names[:n]
     tmask = np.isin(test.owner, keep)
     # LEAF stores white background = 1; flip to ink = 1 like MNIST (helps MLPs; CNNs don't care)
-    return 1.0 - train.x, train.y, parts, 1.0 - test.x[tmask], test.y[tmask], 62
+    return 1.0 - train.x, train.y, parts, 1.0 - test.x[tmask], test.y[tmask], num_classes(config)
 
 
 def build_model(config, num_classes: int):

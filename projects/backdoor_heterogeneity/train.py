@@ -19,8 +19,6 @@ from lib.fl import aggregate, attacks, backdoor, engine, runner, tasks
 _BYZ_STREAM = 104729  # fold_in purpose for choosing the attackers
 _DATA_STREAM = 7919  # numpy seed offset for the attackers' IID data
 ATTACKER_DATA = ("own", "iid")
-SAMPLE_SHAPE = {"mnist": (28, 28), "fashion_mnist": (28, 28), "femnist": (28, 28)}
-NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "femnist": 62, "synthetic": 10}
 
 
 def spec(config) -> backdoor.Spec:
@@ -37,10 +35,6 @@ def spec(config) -> backdoor.Spec:
                          end_round=int(b.end_round), every=int(b.every))
 
 
-def sample_shape(config):
-    return SAMPLE_SHAPE.get(config.dataset, (int(config.get("synthetic_dim", 60)),))
-
-
 def validate(config) -> None:
     """Named errors before any data load or compile."""
     tasks.validate(config)
@@ -55,7 +49,7 @@ def validate(config) -> None:
     if config.backdoor.boost < 0:
         raise backdoor.BackdoorConfigError(f"config.backdoor.boost={config.backdoor.boost} must be > 0 "
                                            "(or 0: model replacement, n / eta)")
-    backdoor.validate(spec(config), sample_shape(config), NUM_CLASSES[config.dataset])
+    backdoor.validate(spec(config), tasks.sample_shape(config), tasks.num_classes(config))
     n, f = runner.byzantine_per_round(config)
     rp = runner.rule_params(config)
     aggregate.validate(config.aggregator, n, rp.pop("f", f), byzantine=f, **rp)

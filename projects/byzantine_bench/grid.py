@@ -4,7 +4,10 @@ configuration, resumable per cell, and the worst-case table and plot.
 A configuration's rounds run in one jitted `lax.fori_loop` over `lib.fl.engine.round_fn`
 (same keys and streams as `train.train_and_evaluate`, no checkpoints inside a cell); the
 update attack is a run-time `lax.switch` over the suite, so all attacks of a configuration
-share one compile. Label flipping is the identity update attack on flipped labels. A
+share one compile. Label flipping is the identity update attack on flipped labels. The
+backdoor (targeted: its success is the attack success rate, not a lower accuracy) runs only
+when asked for (`--attacks backdoor`), in a compile of its own (its attackers train inside
+their local update); its cells report the ASR beside the accuracy. A
 finished cell's JSON is skipped, so the grid resumes after an interruption; a configuration
 the rule cannot run (e.g. Krum after bucketing) is recorded "not applicable" with the named
 error.
@@ -50,7 +53,10 @@ SUITE = {
     "fang_krum": ("fang", {"rule": "krum"}),
     "fang_trim": ("fang", {"rule": "trimmed_mean"}),
     "mimic": ("mimic", {}),
+    "backdoor": ("backdoor", {"target": 0}),
 }
+TARGETED = ("backdoor",)  # not in the worst case over attacks; run with --attacks backdoor
+UNTARGETED = tuple(lab for lab in SUITE if lab not in TARGETED)
 
 # configurations: id -> (rule, rule params, defenses). Undefended rules, then the combinations
 # the defense papers recommend: NNM before any robust rule (Allouah et al. 2023), bucketing s=2
@@ -132,21 +138,36 @@ class Runner:
         self.base, self.fraction = base, fraction
         self.task = tasks.load_task(base)
         self.eval = tasks.make_eval(self.task, base.eval_batch_size)
+        self._eval_backdoor = None
         self.compiles = 0
 
+    def eval_backdoor(self, params):
+        if self._eval_backdoor is None:  # the trigger needs image data: built on first use
+            bd = train.backdoor_spec(cell_config(self.base, next(iter(CONFIGS)), "backdoor", self.fraction))
+            self._eval_backdoor = tasks.make_eval(self.task, self.base.eval_batch_size, backdoor=bd)
+        return self._eval_backdoor(params)
+
     def loop_for(self, config_id, labels):
-        c = cell_config(self.base, config_id, "alie", self.fraction)
+        """The jitted run of a configuration: the untargeted attacks `labels` behind one switch,
+        or labels == ["backdoor"] (its own local update)."""
+        targeted = list(labels) == ["backdoor"]
+        if not targeted and set(labels) & set(TARGETED):
+            raise ValueError(f"run the targeted attacks {TARGETED} in their own loop")
+        c = cell_config(self.base, config_id, "backdoor" if targeted else "alie", self.fraction)
         for lab in labels:  # named errors (rule, defenses, knowledge) before compile
             train.validate(cell_config(self.base, config_id, lab, self.fraction))
         byz = train.byzantine_mask(c)
-        attack, ids = switch_attack(labels, c)
-        sim = train.build(c, self.task, byz, attack="sign_flip", attack_kw={})
-        sim = sim._replace(attack=attack, stop_on_nonfinite=False)
+        if targeted:
+            sim, ids = train.build(c, self.task, byz)._replace(stop_on_nonfinite=False), {"backdoor": 0}
+        else:
+            attack, ids = switch_attack(labels, c)
+            sim = train.build(c, self.task, byz, attack="sign_flip", attack_kw={})
+            sim = sim._replace(attack=attack, stop_on_nonfinite=False)
         total = int(c.total)
 
         @functools.partial(engine.jit, sim)
         def loop(state, data, hp, byz, attack_id):
-            one = engine.round_fn(sim._replace(byzantine=byz, attack_params={"attack_id": attack_id}))
+            one = engine.round_fn(sim._replace(byzantine=byz, attack_params={} if targeted else {"attack_id": attack_id}))
 
             def body(_, carry):
                 st, first_bad = carry
@@ -177,7 +198,7 @@ class Runner:
         elif not bool(finite):
             out.update(status="diverged", reason="final parameters are not finite")
         else:
-            out.update(status="ok", **self.eval(st["params"]))
+            out.update(status="ok", **(self.eval_backdoor if name == "backdoor" else self.eval)(st["params"]))
         return out
 
 
@@ -207,11 +228,16 @@ def run_grid(args) -> int:
         base[k] = type(base[k])(v) if not isinstance(base[k], str) else v
     fraction = float(args.fraction)
     config_ids = args.configs.split(",") if args.configs else list(CONFIGS)
-    labels = args.attacks.split(",") if args.attacks else list(SUITE)
+    labels = args.attacks.split(",") if args.attacks else list(UNTARGETED)
+    unknown = [lab for lab in labels if lab not in SUITE]
+    if unknown:
+        raise SystemExit(f"unknown attack label(s) {unknown}; choose from {list(SUITE)}")
+    groups = [g for g in ([lab for lab in labels if lab not in TARGETED], [lab for lab in labels if lab in TARGETED])
+              if g]
     runner_ = None
     done = 0
-    for cid in config_ids:
-        todo = [lab for lab in labels
+    for cid, group in [(cid, g) for cid in config_ids for g in groups]:
+        todo = [lab for lab in group
                 if not os.path.exists(_cell_path(args.results, cid, lab, fraction, base.seed))]
         if not todo:
             continue
@@ -226,7 +252,7 @@ def run_grid(args) -> int:
             continue
         runner_ = runner_ or Runner(base, fraction)
         t0, c0 = time.time(), time.process_time()
-        sim, loop, ids, byz = runner_.loop_for(cid, labels)
+        sim, loop, ids, byz = runner_.loop_for(cid, group)
         first = True
         for lab in todo:
             if args.limit and done >= args.limit:
@@ -268,27 +294,81 @@ def load_rows(results):
 
 
 def summarize(rows):
-    """Per configuration: clean accuracy, worst accuracy over the attacks run, which attack,
-    the attacks counted, worst / clean. Diverged cells count as accuracy 0."""
+    """Per (configuration, fraction): per attack the mean accuracy over the seeds run; clean =
+    mean clean accuracy; worst = the lowest of the per-attack means over the untargeted attacks
+    (ByzFL's worst case), with the attack and the seeds' spread of that attack; worst_run = the
+    lowest single run; the backdoor's mean accuracy and attack success rate where run.
+    Diverged cells count as accuracy 0."""
     by = {}
     for r in rows:
         by.setdefault((r["config"], r["grid_fraction"]), []).append(r)
+    acc = lambda r: r["test_accuracy"] if r["status"] == "ok" else 0.0  # noqa: E731
     out = []
     for cid, frac in sorted(by, key=lambda t: (t[1], list(CONFIGS).index(t[0]) if t[0] in CONFIGS else 999)):
         rs = by[(cid, frac)]
         if all(r["status"] == "not applicable" for r in rs):
             out.append({"config": cid, "fraction": frac, "status": "not applicable", "reason": rs[0]["reason"]})
             continue
-        clean = [r for r in rs if r["attack"] == "none" and r["status"] == "ok"]
-        att = [r for r in rs if r["attack"] != "none"]
-        acc = lambda r: r["test_accuracy"] if r["status"] == "ok" else 0.0  # noqa: E731
-        worst = min(att, key=acc) if att else None
-        c = clean[0]["test_accuracy"] if clean else float("nan")
-        out.append({"config": cid, "fraction": frac, "status": "ok", "clean": c, "worst": acc(worst) if worst else float("nan"),
-                    "worst_attack": worst["attack"] if worst else "", "attacks": len(att),
-                    "ratio": acc(worst) / c if worst and clean else float("nan"),
-                    "per_attack": {r["attack"]: acc(r) for r in att}})
+        per = {}
+        for r in rs:
+            per.setdefault(r["attack"], []).append(r)
+        clean = [r["test_accuracy"] for r in per.get("none", []) if r["status"] == "ok"]
+        means = {lab: float(np.mean([acc(r) for r in v])) for lab, v in per.items()
+                 if lab != "none" and lab not in TARGETED}
+        worst = min(means, key=means.get) if means else None
+        c = float(np.mean(clean)) if clean else float("nan")
+        row = {"config": cid, "fraction": frac, "status": "ok", "clean": c,
+               "clean_std": float(np.std(clean)) if clean else float("nan"),
+               "seeds": min((len(v) for lab, v in per.items() if lab not in TARGETED), default=0),
+               "worst": means[worst] if worst else float("nan"), "worst_attack": worst or "",
+               "worst_std": float(np.std([acc(r) for r in per[worst]])) if worst else float("nan"),
+               "worst_run": min(acc(r) for lab in means for r in per[lab]) if worst else float("nan"),
+               "attacks": len(means), "ratio": means[worst] / c if worst and clean else float("nan"),
+               "per_attack": means}
+        if "backdoor" in per:
+            ok = [r for r in per["backdoor"] if r["status"] == "ok"]
+            row.update(backdoor_asr=float(np.mean([r["backdoor_asr"] for r in ok])) if ok else float("nan"),
+                       backdoor_acc=float(np.mean([acc(r) for r in per["backdoor"]])), backdoor_seeds=len(ok))
+        out.append(row)
     return out
+
+
+def _pct(x):
+    return f"{x:.4f}" if np.isfinite(x) else "-"
+
+
+def headline(s, fraction) -> str:
+    """The worst-case table of one Byzantine fraction (markdown)."""
+    sf = [x for x in s if x["fraction"] == fraction]
+    bd = any("backdoor_asr" in x for x in sf)
+    lines = ["| configuration | clean acc | worst acc (mean over seeds) | worst / clean | worst attack | "
+             "worst single run | seeds x attacks |" + (" backdoor ASR | acc under backdoor |" if bd else ""),
+             "|---|---|---|---|---|---|---|" + ("---|---|" if bd else "")]
+    for r in sorted([x for x in sf if x["status"] == "ok"], key=lambda x: -x["worst"]):
+        ws = f" ± {r['worst_std']:.4f}" if r["seeds"] > 1 else ""
+        line = (f"| {r['config']} | {_pct(r['clean'])} | {_pct(r['worst'])}{ws} | {r['ratio']:.2f} | "
+                f"{r['worst_attack']} | {_pct(r['worst_run'])} | {r['seeds']} x {r['attacks']} |")
+        if bd:
+            line += (f" {_pct(r['backdoor_asr'])} | {_pct(r['backdoor_acc'])} |" if "backdoor_asr" in r else " - | - |")
+        lines.append(line)
+    for r in [x for x in sf if x["status"] != "ok"]:
+        lines.append(f"| {r['config']} | n/a | n/a | n/a | {r['reason'].split(': ', 1)[-1][:70]} | | 0 |"
+                     + (" | |" if bd else ""))
+    return "\n".join(lines)
+
+
+def fractions_table(s) -> str:
+    """worst / clean per configuration and Byzantine fraction (mean over the seeds run)."""
+    fracs = sorted({x["fraction"] for x in s})
+    ok = {(x["config"], x["fraction"]): x for x in s if x["status"] == "ok"}
+    cids = [c for c in CONFIGS if any((c, f) in ok for f in fracs)]
+    head = "| configuration | " + " | ".join(f"{int(round(100 * f))} %" for f in fracs) + " |"
+    lines = [head, "|---" * (len(fracs) + 1) + "|"]
+    key = max(fracs, key=lambda f: sum((c, f) in ok for c in cids))
+    for c in sorted(cids, key=lambda c: -ok[(c, key)]["ratio"] if (c, key) in ok else 0):
+        lines.append(f"| {c} | " + " | ".join(
+            f"{ok[(c, f)]['ratio']:.2f} ({ok[(c, f)]['seeds']})" if (c, f) in ok else "-" for f in fracs) + " |")
+    return "\n".join(lines)
 
 
 def report(results, plot=True) -> str:
@@ -297,25 +377,21 @@ def report(results, plot=True) -> str:
     ok = [r for r in rows if r["status"] != "not applicable"]
     meta = ok[0] if ok else rows[0]
     fracs = sorted({x["fraction"] for x in s})
-    lines = [f"{meta['dataset']}, {meta['num_clients']} clients, {meta['rounds']} rounds, seed {meta['seed']} "
-             f"(one seed), {meta['model']}, {meta['local']}. Worst case over the attacks run; clean = no attack.", ""]
-    labs = [lab for lab in SUITE if lab != "none"]
+    seeds = sorted({r["seed"] for r in ok})
+    lines = [f"{meta['dataset']}, {meta['num_clients']} clients, {meta['rounds']} rounds, seeds {seeds}, "
+             f"{meta['model']}, {meta['local']}. Worst case over the untargeted attacks run (per attack the mean "
+             "over seeds, then the lowest); clean = no attack.", ""]
+    labs = [lab for lab in UNTARGETED if lab != "none"]
     for fr in fracs:
         sf = [x for x in s if x["fraction"] == fr]
-        lines += [f"### {int(round(100 * fr))} % Byzantine", "",
-                  "| configuration | clean acc | worst acc | worst / clean | worst attack | attacks |",
-                  "|---|---|---|---|---|---|"]
-        for r in sorted([x for x in sf if x["status"] == "ok"], key=lambda x: -x["worst"]):
-            lines.append(f"| {r['config']} | {r['clean']:.4f} | {r['worst']:.4f} | {r['ratio']:.2f} | "
-                         f"{r['worst_attack']} | {r['attacks']} |")
-        for r in [x for x in sf if x["status"] != "ok"]:
-            lines.append(f"| {r['config']} | n/a | n/a | n/a | {r['reason'].split(': ', 1)[-1][:70]} | 0 |")
-        lines += ["", f"Per attack ({int(round(100 * fr))} %):", "",
+        lines += [f"### {int(round(100 * fr))} % Byzantine", "", headline(s, fr), "",
+                  f"Per attack, mean over seeds ({int(round(100 * fr))} %):", "",
                   "| configuration | " + " | ".join(labs) + " |", "|---" * (len(labs) + 1) + "|"]
         for r in [x for x in sf if x["status"] == "ok"]:
             lines.append(f"| {r['config']} | " + " | ".join(
                 f"{r['per_attack'][lab]:.2f}" if lab in r["per_attack"] else "-" for lab in labs) + " |")
         lines.append("")
+    lines += ["### worst / clean by Byzantine fraction (seeds in brackets)", "", fractions_table(s), ""]
     cpu = sum(r.get("cpu_time_s", 0) for r in ok)
     wall = sum(r.get("wall_time_s", 0) for r in ok)
     lines += [f"{len(ok)} cells, {cpu / 60:.1f} CPU minutes and {wall / 60:.1f} wall minutes in all "
@@ -334,7 +410,9 @@ def report(results, plot=True) -> str:
             fig, ax = plt.subplots(figsize=(9, 0.3 * len(good) + 1.3))
             y = np.arange(len(good))
             ax.barh(y - 0.2, [g["clean"] for g in good], 0.4, label="clean")
-            ax.barh(y + 0.2, [g["worst"] for g in good], 0.4, label="worst case over attacks")
+            ax.barh(y + 0.2, [g["worst"] for g in good], 0.4, xerr=[g["worst_std"] if g["seeds"] > 1 else 0
+                                                                    for g in good],
+                    label="worst case over attacks (mean over seeds)")
             ax.set_yticks(y, [g["config"] for g in good])
             ax.invert_yaxis()
             ax.set_xlabel("test accuracy")

@@ -3,7 +3,9 @@
 
 What is specific here: the defense spec string, the threat model (`knowledge`), FLTrust's
 root set (drawn from the training pool), the Byzantine clients (chosen once per run from the
-seed) and label flipping (applied to their data before training).
+seed), label flipping (applied to their data before training) and the backdoor (the Byzantine
+clients train on triggered batches inside their own local update; the attack success rate is
+evaluated beside the accuracy).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import jax
 import numpy as np
 
 from lib import config as config_lib
-from lib.fl import aggregate, attacks, client as client_lib, engine, runner, tasks
+from lib.fl import aggregate, attacks, backdoor, client as client_lib, engine, runner, tasks
 
 _BYZ_STREAM = 104729  # fold_in purpose for choosing the Byzantine clients
 _ROOT_STREAM = 1299709  # numpy seed offset for FLTrust's root set
@@ -59,6 +61,8 @@ def validate(config) -> None:
     n, f = per_round(config)
     if config.attack != "none":
         attacks.validate(config.attack, knowledge=config.knowledge, **attack_params(config))
+        if config.attack == "backdoor":
+            backdoor_spec(config)
     elif config.byzantine_fraction > 0:
         raise config_lib.ConfigError("config.byzantine_fraction > 0 needs config.attack != 'none'")
     defenses = parse_defenses(config.defenses)
@@ -66,6 +70,14 @@ def validate(config) -> None:
     aggregate.validate_defended(config.aggregator, n, rp.pop("f", f), byzantine=f, defenses=defenses, **rp)
     if any(d == "fltrust" for d, _ in defenses) and config.root_size < 1:
         raise aggregate.RootSetError(f"fltrust: config.root_size={config.root_size}: the server root set is empty")
+
+
+def backdoor_spec(config) -> backdoor.Spec | None:
+    """The backdoor of config.attack_params (None for other attacks); named errors for a trigger
+    that does not fit the images or a target that is not a class."""
+    if config.attack != "backdoor":
+        return None
+    return attacks.backdoor_spec(tasks.sample_shape(config), tasks.num_classes(config), **attack_params(config))
 
 
 def byzantine_mask(config) -> np.ndarray:
@@ -101,14 +113,19 @@ def root_set(config, data: client_lib.ClientData) -> dict | None:
 
 def build(config, task, byz, attack=None, attack_kw=None, **overrides):
     """The Simulation of `config` (attack: the engine's update attack, default the config's)."""
-    update_attack = config.attack not in ("none", "label_flip")
+    update_attack = config.attack not in ("none", "label_flip", "backdoor")
+    bd = backdoor_spec(config)
+    if bd is not None:
+        local, mesh = runner.local_config(config), runner.mesh(config)
+        overrides = dict(overrides, client_attack=True, local_update=backdoor.local_update(
+            task.loss_fn, local, bd, base=lambda t: engine.default_local_update(task.loss_fn, local, mesh, t)))
     return engine.build(
         loss_fn=task.loss_fn, local=runner.local_config(config), participation=runner.participation(
             config, task.label_counts),
         server_opt=runner.server_optimizer(config), aggregator=config.aggregator, rule_params=rule_params(config),
         attack=attack or (config.attack if update_attack else "none"),
         attack_params=attack_kw if attack_kw is not None else (attack_params(config) if update_attack else None),
-        byzantine=byz if (update_attack or attack) else None,
+        byzantine=byz if (update_attack or attack or bd is not None) else None,
         capacity=config.capacity or None, mesh=runner.mesh(config),
         stop_on_nonfinite=not aggregate.is_robust(config.aggregator),
         defenses=parse_defenses(config.defenses), root=root_set(config, task.data), **overrides)
@@ -123,7 +140,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     if config.attack == "label_flip":
         data = flip_client_labels(data, byz, task.num_classes)
     state = engine.init(sim, task.params, seed=config.seed)
-    final = runner.run(config, workdir, sim, data, state, tasks.make_eval(task, config.eval_batch_size),
+    evaluate = tasks.make_eval(task, config.eval_batch_size, backdoor=backdoor_spec(config))
+    final = runner.run(config, workdir, sim, data, state, evaluate,
                        desc=f"byz/{config.defenses or 'none'}+{config.aggregator}/{config.attack}")
     final["byzantine_clients"] = int(byz.sum())
     return final

@@ -142,3 +142,19 @@ def test_knowledge_and_parameter_errors():
         attacks.validate("fang", rule="flag")
     with pytest.raises(attacks.AttackConfigError, match="knowledge"):
         attacks.validate("ipm", knowledge="partial")
+
+
+def test_backdoor_is_a_data_attack_with_a_bottom_right_trigger():
+    from lib.fl import backdoor
+
+    assert attacks.is_data_level("backdoor") and attacks.get_attack("backdoor") is None
+    assert attacks.knowledge("backdoor") == "own"
+    attacks.validate("backdoor", knowledge="own", target=3, size=4)
+    spec = attacks.backdoor_spec((28, 28), 10, target=3, size=4)
+    assert (spec.trigger.row, spec.trigger.col, spec.trigger.size, spec.target) == (24, 24, 4, 3)
+    x = backdoor.stamp(np.zeros((1, 784), np.float32), spec.trigger).reshape(28, 28)
+    assert float(x[24:, 24:].min()) == 1.0 and float(x.sum()) == 16.0
+    with pytest.raises(attacks.AttackConfigError, match="poison_fraction"):
+        attacks.validate("backdoor", poison_fraction=-0.1)
+    with pytest.raises(backdoor.TargetClassError):
+        attacks.backdoor_spec((28, 28), 10, target=10)
