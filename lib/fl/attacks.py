@@ -11,7 +11,8 @@ train on triggered, relabelled batches inside their own local update (lib.fl.bac
 ``engine.build(local_update=backdoor.local_update(...), client_attack=True)``).
 
 Names: sign_flip(scale), gaussian(sigma), alie(n, f or z), ipm(epsilon), label_flip,
-min_max(perturbation), min_sum(perturbation), fang(rule, b), mimic, backdoor(target, size,
+min_max(perturbation), min_sum(perturbation), agr_tailored(rule, rule_params, perturbation),
+fang(rule, b), mimic, backdoor(target, size,
 row, col, value, poison_fraction, boost, disguise_norm).
 
 Knowledge (``AttackSpec.knowledge``, checked by ``validate(..., knowledge=...)`` against a
@@ -223,6 +224,49 @@ As `min_max` but gamma is the largest value with sum_i ||m - g_i||^2 <= max_j su
 (m's summed squared distance to the honest updates no larger than any honest update's)."""
 
 
+TAILORED_RULES = ("fedavg", "median", "trimmed_mean", "krum", "multi_krum", "bulyan", "geometric_median",
+                  "centered_clipping")
+
+
+def agr_tailored(updates, byz_mask, key, *, rule="trimmed_mean", rule_params=None, perturbation="unit",
+                 grid=25, span=64.0):
+    """AGR-tailored attack (Shejwalkar & Houmansadr, NDSS 2021, Section IV-B): the rule in the
+    loop. Knowledge: full (every honest update, the rule `rule` and its parameters
+    `rule_params`, e.g. {"f": 4} or {"beta": 0.2}). Every Byzantine client sends
+    m = mu + gamma p (mu the honest mean, p from `perturbation` as in `min_max`), with gamma
+    maximising the deviation the rule's output suffers, ||rule(updates with the Byzantine
+    rows = m) - mu||, the paper's objective.
+
+    Search (ours): the paper climbs gamma from 10 by halving steps; here the objective is
+    evaluated on `grid` (odd) values gamma_0 span^t, t evenly spaced in [-1, 1], gamma_0 the
+    AGR-agnostic min-max gamma of the same round, and the best is taken: never weaker (by
+    the objective) than min-max, and the rule's discontinuities (Krum's selection flips)
+    cannot trap a local search. The rule runs with unit weights and no server state
+    (centered clipping starts from 0, not from the previous aggregate, which the attacker
+    does not see); defense stages in front of the rule are not modelled."""
+    del key
+    from lib.fl import aggregate  # lib.fl.aggregate does not import this module; keep it so
+
+    x, h, unflatten = _honest_matrix(updates, byz_mask)
+    mu, p = _perturbation(x, h, perturbation)
+    g0 = _opt_gamma(x, h, mu, p, "min_max")
+    g0 = jnp.where(g0 > 0, g0, 1.0)
+    gammas = g0 * jnp.float32(span) ** jnp.linspace(-1.0, 1.0, grid)
+    fn, kw = aggregate.get_rule(rule), dict(rule_params or {})
+    ones = jnp.ones((x.shape[0],), jnp.float32)
+
+    def deviation(gamma):
+        rows = jnp.where(byz_mask[:, None], (mu + gamma * p)[None, :], x)
+        out, _ = fn({"u": rows}, ones, None, jax.random.PRNGKey(0), **kw)
+        dev = jnp.linalg.norm(out["u"] - mu)
+        return jnp.where(jnp.isfinite(dev), dev, -1.0)
+
+    best = gammas[jnp.argmax(jax.lax.map(deviation, gammas))]
+    m = mu + best * p
+    bad = jax.tree.map(lambda l, u: jnp.broadcast_to(l, u.shape), unflatten(m), updates)
+    return _replace(updates, byz_mask, bad)
+
+
 FANG_RULES = ("krum", "multi_krum", "bulyan", "trimmed_mean", "median")
 
 
@@ -416,6 +460,14 @@ def _chk_fang(rule="krum", f=None, b=2.0, threshold=1e-5):
         raise AttackConfigError(f"fang: threshold={threshold} must be > 0")
 
 
+def _chk_tailored(rule="trimmed_mean", rule_params=None, perturbation="unit", grid=25, span=64.0):
+    if rule not in TAILORED_RULES:
+        raise AttackConfigError(f"agr_tailored: rule={rule!r} must be one of {TAILORED_RULES} (the rule it attacks)")
+    _chk_opt(perturbation)
+    if not (isinstance(grid, int) and grid >= 3 and grid % 2 == 1) or not span > 1:
+        raise AttackConfigError(f"agr_tailored: grid={grid!r} must be an odd int >= 3 and span={span} > 1")
+
+
 def _chk_backdoor(target=0, size=4, row=-1, col=-1, value=1.0, poison_fraction=0.5, boost=1.0,
                   disguise_norm=0.0):
     # what needs no data; the trigger's fit and the target class: backdoor_spec / backdoor.validate
@@ -453,6 +505,8 @@ ATTACKS: dict[str, AttackSpec] = {
     "min_sum": AttackSpec(min_sum, dict(perturbation="unit"), _chk_opt, "omniscient"),
     "fang": AttackSpec(fang, dict(rule="krum", f=None, b=2.0, threshold=1e-5), _chk_fang, "full"),
     "mimic": AttackSpec(mimic, {}, _chk_none, "omniscient"),
+    "agr_tailored": AttackSpec(agr_tailored, dict(rule="trimmed_mean", rule_params=None, perturbation="unit", grid=25,
+                                                  span=64.0), _chk_tailored, "full"),
     "backdoor": AttackSpec(None, dict(target=0, size=4, row=-1, col=-1, value=1.0, poison_fraction=0.5, boost=1.0,
                                       disguise_norm=0.0), _chk_backdoor),
 }

@@ -53,10 +53,13 @@ SUITE = {
     "fang_krum": ("fang", {"rule": "krum"}),
     "fang_trim": ("fang", {"rule": "trimmed_mean"}),
     "mimic": ("mimic", {}),
+    "agr_tailored_unit": ("agr_tailored", {"perturbation": "unit"}),  # attacks the configuration's own rule
     "backdoor": ("backdoor", {"target": 0}),
 }
 TARGETED = ("backdoor",)  # not in the worst case over attacks; run with --attacks backdoor
+OPTIONAL = ("agr_tailored_unit",)  # in the worst case where run; run with --attacks agr_tailored_unit
 UNTARGETED = tuple(lab for lab in SUITE if lab not in TARGETED)
+DEFAULT = tuple(lab for lab in UNTARGETED if lab not in OPTIONAL)
 
 # configurations: id -> (rule, rule params, defenses). Undefended rules, then the combinations
 # the defense papers recommend: NNM before any robust rule (Allouah et al. 2023), bucketing s=2
@@ -101,6 +104,9 @@ def cell_config(base, config_id: str, attack_label: str, fraction: float):
     c.attack = name
     c.attack_params = ConfigDict(dict(ap), type_safe=False)
     c.byzantine_fraction = 0.0 if name == "none" else float(fraction)
+    if name == "agr_tailored":  # the rule in the loop: the configuration's rule with its f
+        c.attack_params.rule = rule
+        c.attack_params.rule_params = dict(train.rule_params(c))
     return c
 
 
@@ -113,6 +119,9 @@ def switch_attack(labels, config):
             continue
         c = copy.deepcopy(config)
         c.attack, c.attack_params = name, ConfigDict(dict(SUITE[lab][1]), type_safe=False)
+        if name == "agr_tailored":
+            c.attack_params.rule = c.aggregator
+            c.attack_params.rule_params = dict(train.rule_params(c))
         kw = train.attack_params(c)
         if name == "alie":
             kw = {"z": attacks.alie_z(kw["n"], kw["f"])}
@@ -228,7 +237,7 @@ def run_grid(args) -> int:
         base[k] = type(base[k])(v) if not isinstance(base[k], str) else v
     fraction = float(args.fraction)
     config_ids = args.configs.split(",") if args.configs else list(CONFIGS)
-    labels = args.attacks.split(",") if args.attacks else list(UNTARGETED)
+    labels = args.attacks.split(",") if args.attacks else list(DEFAULT)
     unknown = [lab for lab in labels if lab not in SUITE]
     if unknown:
         raise SystemExit(f"unknown attack label(s) {unknown}; choose from {list(SUITE)}")
@@ -320,6 +329,7 @@ def summarize(rows):
         row = {"config": cid, "fraction": frac, "status": "ok", "clean": c,
                "clean_std": float(np.std(clean)) if clean else float("nan"),
                "seeds": min((len(v) for lab, v in per.items() if lab not in TARGETED), default=0),
+               "seeds_max": max((len(v) for lab, v in per.items() if lab not in TARGETED), default=0),
                "worst": means[worst] if worst else float("nan"), "worst_attack": worst or "",
                "worst_std": float(np.std([acc(r) for r in per[worst]])) if worst else float("nan"),
                "worst_run": min(acc(r) for lab in means for r in per[lab]) if worst else float("nan"),
@@ -331,6 +341,10 @@ def summarize(rows):
                        backdoor_acc=float(np.mean([acc(r) for r in per["backdoor"]])), backdoor_seeds=len(ok))
         out.append(row)
     return out
+
+
+def _seeds(r):
+    return f"{r['seeds']}" if r["seeds"] == r.get("seeds_max", r["seeds"]) else f"{r['seeds']}-{r['seeds_max']}"
 
 
 def _pct(x):
@@ -347,7 +361,7 @@ def headline(s, fraction) -> str:
     for r in sorted([x for x in sf if x["status"] == "ok"], key=lambda x: -x["worst"]):
         ws = f" ± {r['worst_std']:.4f}" if r["seeds"] > 1 else ""
         line = (f"| {r['config']} | {_pct(r['clean'])} | {_pct(r['worst'])}{ws} | {r['ratio']:.2f} | "
-                f"{r['worst_attack']} | {_pct(r['worst_run'])} | {r['seeds']} x {r['attacks']} |")
+                f"{r['worst_attack']} | {_pct(r['worst_run'])} | {_seeds(r)} x {r['attacks']} |")
         if bd:
             line += (f" {_pct(r['backdoor_asr'])} | {_pct(r['backdoor_acc'])} |" if "backdoor_asr" in r else " - | - |")
         lines.append(line)
@@ -424,6 +438,33 @@ def report(results, plot=True) -> str:
     return md
 
 
+def readme(readme_path, results_dirs) -> None:
+    """The README's generated results: per data set its scale, the 20 % worst-case table (with
+    the backdoor's ASR where run) and worst / clean at every fraction run (sections
+    `results_<dataset>` between markers)."""
+    from lib import report as report_lib
+
+    for d in results_dirs:
+        rows = load_rows(d)
+        s = summarize(rows)
+        ok = [r for r in rows if r["status"] != "not applicable"]
+        m = ok[0]
+        seeds = sorted({r["seed"] for r in ok})
+        cpu = sum(r.get("cpu_time_s", 0) for r in ok) / 3600
+        text = [f"Scale: {m['dataset']}, {m['num_clients']} clients (all every round), {m['model']}, {m['local']}, "
+                f"{m['rounds']} rounds, server SGD lr 1; seeds {', '.join(map(str, seeds))} (not every cell has "
+                f"every seed: the seeds x attacks column says what each row averages); config "
+                f"`{m['config_file']}`; {len(ok)} runs, {cpu:.1f} CPU hours on the shared 2-core CPU. "
+                f"Generated from `{os.path.relpath(d, os.path.dirname(readme_path))}/`.", ""]
+        for fr in sorted({x["fraction"] for x in s}):
+            if abs(fr - 0.2) < 1e-9:
+                text += [f"**{int(round(100 * fr))} % Byzantine**, worst case over the untargeted attacks:", "",
+                         headline(s, fr), ""]
+        text += ["**worst / clean** at each Byzantine fraction (number of seeds in brackets):", "",
+                 fractions_table(s)]
+        report_lib.replace_section(readme_path, f"results_{m['dataset']}", "\n".join(text))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--config")
@@ -433,10 +474,14 @@ def main(argv=None):
     p.add_argument("--fraction", default="0.2")
     p.add_argument("--set", action="append")
     p.add_argument("--limit", type=int, default=0)
-    p.add_argument("--report")
+    p.add_argument("--report", help="a results folder: its table.md, summary.json and plots")
+    p.add_argument("--readme", nargs="*", help="results folders: regenerate the README's results sections")
     a = p.parse_args(argv)
     if a.report:
         print(report(a.report))
+        return
+    if a.readme:
+        readme(os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md"), a.readme)
         return
     n = run_grid(a)
     print(f"{n} cells run")

@@ -158,3 +158,37 @@ def test_backdoor_is_a_data_attack_with_a_bottom_right_trigger():
         attacks.validate("backdoor", poison_fraction=-0.1)
     with pytest.raises(backdoor.TargetClassError):
         attacks.backdoor_spec((28, 28), 10, target=10)
+
+
+@pytest.mark.parametrize("rule,rp", [("trimmed_mean", {"beta": 0.2}), ("krum", {"f": 4}),
+                                     ("centered_clipping", {"tau": "median"})])
+def test_agr_tailored_deviates_the_rule_at_least_as_much_as_min_max(rule, rp):
+    """The paper's objective ||rule(updates) - mu||: the tailored gamma is the best of a grid
+    that contains min-max's gamma, so it is never below min-max's (and above it for trimmed mean)."""
+    rng = np.random.default_rng(0)
+    k, d = 20, 300
+    x = jnp.asarray(rng.normal(size=(k, d)).astype(np.float32) * 0.1 + 0.05)
+    byz = jnp.arange(k) < 4
+    mu = jnp.mean(x[4:], 0)
+    fn = aggregate.get_rule(rule)
+
+    def dev(u):
+        out, _ = fn(u, jnp.ones(k), None, jax.random.PRNGKey(0), **rp)
+        return float(jnp.linalg.norm(out["w"] - mu))
+
+    t = attacks.agr_tailored({"w": x}, byz, jax.random.PRNGKey(1), rule=rule, rule_params=rp)
+    mm = attacks.min_max({"w": x}, byz, jax.random.PRNGKey(1))
+    np.testing.assert_array_equal(np.asarray(t["w"][4:]), np.asarray(x[4:]))  # honest rows untouched
+    assert np.ptp(np.asarray(t["w"][:4]), axis=0).max() == 0  # one malicious vector
+    assert dev(t) >= dev(mm) - 1e-6 and dev(t) > dev({"w": x})
+    if rule == "trimmed_mean":
+        assert dev(t) > 1.2 * dev(mm)
+
+
+def test_agr_tailored_needs_full_knowledge_and_a_known_rule():
+    with pytest.raises(attacks.AttackKnowledgeError):
+        attacks.validate("agr_tailored", knowledge="omniscient")
+    with pytest.raises(attacks.AttackConfigError, match="the rule it attacks"):
+        attacks.validate("agr_tailored", rule="flag")
+    with pytest.raises(attacks.AttackConfigError, match="odd"):
+        attacks.validate("agr_tailored", grid=10)
