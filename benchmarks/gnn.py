@@ -244,6 +244,23 @@ def ours_sage_step():
     return step
 
 
+def _sage_net(w: dict, conv, call):
+    """The 2-layer GraphSAGE of the weights `w` as a torch module: conv(root, neigh) builds a
+    layer, call(layer, x, graph) applies it (the peers' argument orders differ)."""
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = conv(w["w1_root"], w["w1_neigh"])
+            self.c2 = conv(w["w2_root"], w["w2_neigh"])
+
+        def forward(self, x, graph):
+            return call(self.c2, torch.relu(call(self.c1, x, graph)), graph)
+
+    return Net()
+
+
 def pyg_sage_model(w: dict, csr: bool):
     import torch
     from torch_geometric.nn import SAGEConv
@@ -255,16 +272,7 @@ def pyg_sage_model(w: dict, csr: bool):
             c.lin_r.weight.copy_(torch.from_numpy(root.T.copy()))
         return c
 
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c1 = conv(w["w1_root"], w["w1_neigh"])
-            self.c2 = conv(w["w2_root"], w["w2_neigh"])
-
-        def forward(self, x, ei):
-            return self.c2(torch.relu(self.c1(x, ei)), ei)
-
-    return _torch_sgd_step(Net())
+    return _torch_sgd_step(_sage_net(w, conv, lambda c, x, ei: c(x, ei)))
 
 
 def import_dgl():
@@ -289,9 +297,10 @@ def import_dgl():
 
 def dgl_sage_model(w: dict, src, dst, num_nodes: int):
     import torch
-    from dgl.nn import SAGEConv
 
     dgl = import_dgl()
+    from dgl.nn import SAGEConv
+
     graph = dgl.graph((src, dst), num_nodes=num_nodes)  # messages flow sender -> receiver
 
     def conv(root, neigh):
@@ -301,16 +310,7 @@ def dgl_sage_model(w: dict, src, dst, num_nodes: int):
             c.fc_self.weight.copy_(torch.from_numpy(root.T.copy()))
         return c
 
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c1 = conv(w["w1_root"], w["w1_neigh"])
-            self.c2 = conv(w["w2_root"], w["w2_neigh"])
-
-        def forward(self, x, g):
-            return self.c2(g, torch.relu(self.c1(g, x)))
-
-    step = _torch_sgd_step(Net())
+    step = _torch_sgd_step(_sage_net(w, conv, lambda c, x, g: c(g, x)))
     return lambda x, y: step(x, graph, y)
 
 
