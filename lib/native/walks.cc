@@ -60,31 +60,56 @@ inline int32_t node2vec_next(const Csr& g, const Params& k, uint32_t sh, int32_t
   }
 }
 
-void walk(const Csr& g, const Params& k, int32_t mode, uint32_t seed, int64_t w, int32_t start, int64_t L,
-          int32_t* nodes, bool* mask) {
-  const uint32_t stream = lane_stream(seed, uint32_t(w));
-  int32_t prev = start, cur = start;
-  nodes[0] = start;
-  mask[0] = true;
-  int64_t t = 0;
-  for (; t < L; ++t) {
-    const int32_t d = g.indptr[cur + 1] - g.indptr[cur];
-    if (d <= 0) break;
-    const uint32_t sh = step_hash(stream, uint32_t(t));
-    int32_t x;
-    if (mode == 0 || t == 0) {
-      x = g.indices[g.indptr[cur] + slot(uniform01(sh, 0), d)];
-    } else {
-      x = node2vec_next(g, k, sh, prev, cur, d);
-    }
-    prev = cur;
-    cur = x;
-    nodes[t + 1] = cur;
-    mask[t + 1] = true;
+// A group of walkers moves in lockstep, one step at a time, in two passes: the first reads each
+// walker's row bounds and prefetches its row, the second draws the next nodes and prefetches their
+// row bounds. A walk is a chain of dependent cache misses (row bounds, then the row); interleaving
+// G walkers keeps G of them in flight instead of one. Each walker's draws are its own, so the
+// grouping changes no result.
+constexpr int kGroup = 16;
+
+inline void prefetch_row(const int32_t* row, int32_t d) {
+  for (int32_t i = 0; i < d; i += 16) __builtin_prefetch(row + i);
+  __builtin_prefetch(row + d - 1);
+}
+
+void walk_group(const Csr& g, const Params& k, int32_t mode, uint32_t seed, int64_t w0, int G, const int32_t* starts,
+                int64_t L, int32_t* nodes, bool* mask) {
+  uint32_t stream[kGroup];
+  int32_t prev[kGroup], cur[kGroup], beg[kGroup], deg[kGroup];
+  bool alive[kGroup];
+  const int64_t stride = L + 1;
+  for (int i = 0; i < G; ++i) {
+    stream[i] = lane_stream(seed, uint32_t(w0 + i));
+    prev[i] = cur[i] = starts[i];
+    alive[i] = true;
+    nodes[i * stride] = starts[i];
+    mask[i * stride] = true;
+    __builtin_prefetch(g.indptr + cur[i]);
   }
-  for (; t < L; ++t) {
-    nodes[t + 1] = cur;
-    mask[t + 1] = false;
+  for (int64_t t = 0; t < L; ++t) {
+    for (int i = 0; i < G; ++i) {  // row bounds; a walker at a node without out-edges stops
+      if (!alive[i]) continue;
+      beg[i] = g.indptr[cur[i]];
+      deg[i] = g.indptr[cur[i] + 1] - beg[i];
+      alive[i] = deg[i] > 0;
+      if (alive[i]) prefetch_row(g.indices + beg[i], deg[i]);
+    }
+    for (int i = 0; i < G; ++i) {
+      if (alive[i]) {
+        const uint32_t sh = step_hash(stream[i], uint32_t(t));
+        int32_t x;
+        if (mode == 0 || t == 0) {
+          x = g.indices[beg[i] + slot(uniform01(sh, 0), deg[i])];
+        } else {
+          x = node2vec_next(g, k, sh, prev[i], cur[i], deg[i]);
+        }
+        prev[i] = cur[i];
+        cur[i] = x;
+        __builtin_prefetch(g.indptr + x);
+      }
+      nodes[i * stride + t + 1] = cur[i];
+      mask[i * stride + t + 1] = alive[i];
+    }
   }
 }
 
@@ -127,8 +152,10 @@ ffi::Error WalksImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> indptr_b, ffi::
   bool* mask = mask_r->typed_data();
   const int64_t blocks = (W + kBlock - 1) / kBlock;
   auto run = [&](int64_t blk) {
-    for (int64_t w = blk * kBlock, end = std::min(W, w + kBlock); w < end; ++w)
-      walk(g, k, mode, seed, w, starts[w], L, nodes + w * (L + 1), mask + w * (L + 1));
+    for (int64_t w = blk * kBlock, end = std::min(W, w + kBlock); w < end; w += kGroup) {
+      const int G = int(std::min<int64_t>(kGroup, end - w));
+      walk_group(g, k, mode, seed, w, G, starts + w, L, nodes + w * (L + 1), mask + w * (L + 1));
+    }
   };
   if (threads && blocks > 1 && pool.num_threads() > 1) {
     parallel_for(pool, blocks, run);
