@@ -1,4 +1,5 @@
-"""Random walks on a CSR graph: one jitted kernel, vmapped over walkers.
+"""Random walks on a CSR graph: one jitted kernel, vmapped over walkers (on CPU, uniform and
+node2vec walks run the native kernel lib/native/walks.cc instead, with the same draws and results).
 
 `CSR` holds the out-neighbours of every node (row u = the receivers of u's out-edges,
 sorted), built once on the host from a `Graph` or an edge list. Walkers start from
