@@ -1,4 +1,5 @@
-"""Random walks on a CSR graph: one jitted kernel, vmapped over walkers.
+"""Random walks on a CSR graph: one jitted kernel, vmapped over walkers (on CPU, uniform and
+node2vec walks run the native kernel lib/native/walks.cc instead, with the same draws and results).
 
 `CSR` holds the out-neighbours of every node (row u = the receivers of u's out-edges,
 sorted), built once on the host from a `Graph` or an edge list. Walkers start from
@@ -33,6 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+
+from lib import native
 
 from .graph import Graph, GraphError, unpad_edges
 
@@ -113,6 +116,15 @@ def check_starts(csr: CSR, starts) -> np.ndarray:
     return starts
 
 
+def check_sorted_rows(csr: CSR) -> None:
+    """node2vec's "x is a neighbour of t" is a binary search of t's row: rows must be sorted."""
+    idx, indptr = np.asarray(csr.indices), np.asarray(csr.indptr)
+    down = np.flatnonzero(idx[1:] < idx[:-1]) + 1  # positions where the order drops
+    if down.size and not np.isin(down, indptr).all():
+        raise WalkError("the rows of csr.indices are not sorted (node2vec searches them): "
+                        "build the CSR with csr_from_edges / csr_from_graph")
+
+
 def check_alpha(alpha) -> float:
     if not isinstance(alpha, (int, float, np.floating)) or not (0.0 < float(alpha) < 1.0):
         raise WalkError(f"alpha={alpha!r} must be in the open interval (0, 1) (stop/teleport probability)")
@@ -163,8 +175,40 @@ def _walk_streams(key, n):
     return _stream(_seed(key), jnp.arange(n, dtype=jnp.uint32))
 
 
+# On CPU `uniform_walks` and `node2vec_walks` run lib/native/walks.cc: the same draws and float32
+# arithmetic as the vmapped kernels below (their pure-JAX twins: GPU/TPU, TESSERA_NATIVE=0), so
+# the same walks, but each walker loops on its own: the twin's rejection rounds run every walker
+# until the slowest accepts, and its binary searches are chains of gathers.
+KERNEL = ("walks", (("tessera_walks", "TesseraWalks"),))
+
+
+def _walks_native(csr: CSR, starts, key, p, q, *, length: int, candidates: int, mode: int, threads: int = 1):
+    """(nodes, mask) by the native kernel (CPU only: call it through `native.cpu_or`); mode 0 is
+    `_uniform`, mode 1 `_node2vec`; threads=0 keeps it on the calling thread (same result)."""
+    w = starts.shape[0]
+    call = jax.ffi.ffi_call("tessera_walks", (jax.ShapeDtypeStruct((w, length + 1), jnp.int32),
+                                              jax.ShapeDtypeStruct((w, length + 1), jnp.bool_)),
+                            vmap_method="sequential")
+    out = call(csr.indptr.astype(jnp.int32), csr.indices.astype(jnp.int32), starts.astype(jnp.int32), _seed(key),
+               jnp.stack([p, q]).astype(jnp.float32), mode=np.int32(mode), candidates=np.int32(candidates),
+               threads=np.int32(threads))
+    return native.varying_like(out, starts, key)
+
+
+def uses_native() -> bool:
+    """Whether `uniform_walks` / `node2vec_walks` traced now run the native CPU kernel (benchmarks)."""
+    return native.enabled() and jax.default_backend() == "cpu" and native.load(*KERNEL)
+
+
 @functools.partial(jax.jit, static_argnames=("length",))
 def _uniform(csr: CSR, starts, key, length: int):
+    one = jnp.float32(1.0)
+    return native.cpu_or(functools.partial(_walks_native, length=length, candidates=1, mode=0),
+                         lambda c, s, k, p, q: _uniform_jax(c, s, k, length), csr, starts, key, one, one,
+                         kernel=KERNEL)
+
+
+def _uniform_jax(csr: CSR, starts, key, length: int):
     def one(start, k):
         def step(carry, t):
             u, alive = carry
@@ -237,6 +281,12 @@ def _is_neighbor(csr: CSR, a, b):
 
 @functools.partial(jax.jit, static_argnames=("length", "candidates"))
 def _node2vec(csr: CSR, starts, key, p, q, length: int, candidates: int):
+    return native.cpu_or(functools.partial(_walks_native, length=length, candidates=candidates, mode=1),
+                         functools.partial(_node2vec_jax, length=length, candidates=candidates),
+                         csr, starts, key, p, q, kernel=KERNEL)
+
+
+def _node2vec_jax(csr: CSR, starts, key, p, q, length: int, candidates: int):
     w_max = jnp.maximum(jnp.maximum(1.0 / p, 1.0), 1.0 / q)
     last = max(csr.num_edges - 1, 0)
 
@@ -279,6 +329,7 @@ def _node2vec(csr: CSR, starts, key, p, q, length: int, candidates: int):
 def node2vec_walks(csr: CSR, starts, key, length: int, p: float = 1.0, q: float = 1.0, candidates: int = 8):
     """(nodes, mask): node2vec second-order walks with return parameter p and in-out parameter q."""
     starts = check_starts(csr, starts)
+    check_sorted_rows(csr)
     for name, v in (("p", p), ("q", q)):
         if not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
             raise WalkError(f"{name}={v!r} must be a finite number > 0")

@@ -39,6 +39,25 @@ inline unsigned movemask8(v8i m) {
 #endif
 }
 
+// The counter hash of lib/graph/walks.py (`_fmix`, `_stream`, `_uniform01`): murmur3's 32-bit
+// finaliser chained over (seed, lane), then the step, then the draw; 24 random bits per uniform.
+inline uint32_t fmix(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x85EBCA6Bu;
+  x ^= x >> 13;
+  x *= 0xC2B2AE35u;
+  return x ^ (x >> 16);
+}
+
+inline uint32_t lane_stream(uint32_t seed, uint32_t lane) { return fmix(seed ^ fmix(lane + 0x9E3779B9u)); }
+
+inline uint32_t step_hash(uint32_t stream, uint32_t step) { return fmix(stream ^ (step * 0x27D4EB2Fu + 0x165667B1u)); }
+
+inline float uniform01(uint32_t sh, uint32_t draw) {
+  const uint32_t x = fmix(sh ^ (draw * 0x9E3779B1u + 0x7F4A7C15u));
+  return float(x >> 8) * (1.0f / float(1 << 24));
+}
+
 // Runs fn(i) for i in [0, n) on XLA's intra-op thread pool and the calling thread.
 // Chunks are handed out through an atomic counter; the caller returns once every
 // chunk has finished. A pool task that starts late finds the counter exhausted and

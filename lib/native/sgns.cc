@@ -30,23 +30,6 @@
 namespace tessera {
 namespace {
 
-inline uint32_t fmix(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x85EBCA6Bu;
-  x ^= x >> 13;
-  x *= 0xC2B2AE35u;
-  return x ^ (x >> 16);
-}
-
-inline uint32_t lane_stream(uint32_t seed, uint32_t lane) { return fmix(seed ^ fmix(lane + 0x9E3779B9u)); }
-
-inline uint32_t step_hash(uint32_t stream, uint32_t step) { return fmix(stream ^ (step * 0x27D4EB2Fu + 0x165667B1u)); }
-
-inline float uniform01(uint32_t sh, uint32_t draw) {
-  const uint32_t x = fmix(sh ^ (draw * 0x9E3779B1u + 0x7F4A7C15u));
-  return float(x >> 8) * (1.0f / float(1 << 24));
-}
-
 // jnp.searchsorted(cdf, v, side='left') over cdf[lo, hi): lo + the number of entries < v there
 // (branch-free: the comparisons of a search over a large CDF are unpredictable)
 inline int32_t count_below(const float* cdf, int32_t lo, int32_t hi, float v) {
