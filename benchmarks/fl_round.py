@@ -194,8 +194,35 @@ def peer_b(x, y, parts, params, loss_fn):
     return run_round, compile_s
 
 
+def step_flops(params, loss_fn, xb, yb) -> float:
+    """FLOPs of one client SGD step (forward, backward, update) by XLA's cost analysis."""
+    def step(p):
+        g = jax.grad(lambda q: loss_fn(q, xb, yb).mean())(p)
+        return jax.tree.map(lambda a, b: a - LR * b, p, g)
+
+    cost = jax.jit(step).lower(params).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost.get("flops", float("nan")))
+
+
+def matmul_gflops(n=2048, repeats=5) -> float:
+    """This machine's float32 rate on a large square matmul (the practical compute ceiling)."""
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    best = min(_wall(lambda: f(a).block_until_ready()) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _wall(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def measure(model_name, clients, repeats, impls):
     x, y, parts, params, loss_fn = setup(model_name, clients)
+    flops = step_flops(params, loss_fn, jnp.asarray(x[parts[0][:BATCH]]), jnp.asarray(y[parts[0][:BATCH]]))
     makers = {"peer_a": lambda: peer_a(x, y, parts, params, loss_fn),
               "peer_b": lambda: peer_b(x, y, parts, params, loss_fn),
               "ours_auto": lambda: ours(x, y, parts, params, loss_fn, "auto"),
@@ -215,7 +242,8 @@ def measure(model_name, clients, repeats, impls):
     out = {}
     for k, ts in times.items():
         med = statistics.median(ts)
-        out[k] = {"times_s": ts, "median_s": med, "client_steps_per_s": steps / med, "compile_s": compile_s[k]}
+        out[k] = {"times_s": ts, "median_s": med, "client_steps_per_s": steps / med, "compile_s": compile_s[k],
+                  "gflops_per_s": steps / med * flops / 1e9, "flops_per_step": flops}
     for k in out:
         out[k]["ratio_vs_peer_a"] = out[k]["client_steps_per_s"] / out["peer_a"]["client_steps_per_s"]
     return out
@@ -229,13 +257,23 @@ def markdown(res: dict) -> str:
             f"{res['load_avg_1m_before']:.2f} before, {res['load_avg_1m_after']:.2f} after; median of "
             f"{res['repeats']} interleaved rounds. Ratio = client-steps/s over peer A's. Default mode here: "
             f"{res['default_mode']}.", "",
-            "| model | clients | implementation | round (s) | client-steps/s | vs peer A | compile (s) |",
-            "|---|---|---|---|---|---|---|"]
+            "| model | clients | implementation | round (s) | client-steps/s | vs peer A | compile (s) | GFLOP/s |",
+            "|---|---|---|---|---|---|---|---|"]
     for cell in res["cells"]:
         for k, r in cell["results"].items():
+            gf = f"{r['gflops_per_s']:.1f}" if "gflops_per_s" in r else "-"
             rows.append(f"| {cell['model']} | {cell['clients']} | {LABELS[k]} | {r['median_s']:.3f} | "
-                        f"{r['client_steps_per_s']:.1f} | **{r['ratio_vs_peer_a']:.2f}x** | {r['compile_s']:.1f} |")
+                        f"{r['client_steps_per_s']:.1f} | **{r['ratio_vs_peer_a']:.2f}x** | {r['compile_s']:.1f} | {gf} |")
     rows.append("")
+    if "matmul_gflops" in res:
+        rows += [f"Compute ceiling: a 2048 x 2048 float32 matmul runs at {res['matmul_gflops']:.0f} GFLOP/s on this "
+                 "machine (best of 5). GFLOP/s = client-steps/s x the FLOPs of one step (XLA cost analysis: "
+                 + ", ".join(f"{c['model']} {next(iter(c['results'].values()))['flops_per_step'] / 1e6:.1f} MFLOP"
+                             for c in res["cells"] if c["clients"] == res["cells"][0]["clients"])
+                 + "). 3x peer A would need, per model and cohort: "
+                 + "; ".join(f"{c['model']}/{c['clients']}: {3 * c['results']['peer_a']['gflops_per_s']:.0f} GFLOP/s "
+                             f"({300 * c['results']['peer_a']['gflops_per_s'] / res['matmul_gflops']:.0f} % of the "
+                             "matmul rate)" for c in res["cells"] if "peer_a" in c["results"]) + ".", ""]
     rows.append(res["note"])
     return "\n".join(rows) + "\n"
 
@@ -260,6 +298,7 @@ def main(argv=None):
            "load_avg_1m_before": os.getloadavg()[0], "note": args.note, "jax": jax.__version__,
            "default_mode": "CPU: one client at a time (the auto and client_batch=1 rows run the same program: their difference is run-to-run noise); "
                            "GPU/TPU: all vmapped", "cells": [], "file": f"fl_round_{tag}.json"}
+    res["matmul_gflops"] = matmul_gflops()
     for model in args.models.split(","):
         for clients in (int(c) for c in args.cohorts.split(",")):
             print(f"-- {model}, {clients} clients", flush=True)
