@@ -1,9 +1,12 @@
 """Byzantine attacks: a registry by name, validation before compile.
 
-Update-level attacks share one signature, ``attack(updates, byz_mask, key, **params)
--> updates``: ``updates`` is a pytree with a leading client axis [K, ...], ``byz_mask``
-[K] bool marks the Byzantine slots; only those rows are replaced. Omniscient attacks
-(ALIE, IPM) see every update and compute their statistics from the honest clients only.
+Update-level attacks share one signature, ``attack(updates, byz_mask, key, *, present=None,
+**params) -> updates``: ``updates`` is a pytree with a leading client axis [K, ...], ``byz_mask``
+[K] bool marks the Byzantine slots; only those rows are replaced. ``present`` [K] bool marks
+the slots that hold a client this round (the engine pads cohorts to a fixed size; None: all):
+the honest clients are present & ~byz_mask, so padded slots never enter an attack's
+statistics. Omniscient attacks (ALIE, IPM, ...) see every update and compute their statistics
+from the honest clients only.
 Label flipping is a data-level attack (``flip_labels``), applied to a Byzantine client's
 labels before local training. The backdoor is the other data-level attack: its clients
 train on triggered, relabelled batches inside their own local update (lib.fl.backdoor;
@@ -47,9 +50,13 @@ def _replace(updates, byz_mask, bad):
     return jax.tree.map(leaf, updates, bad)
 
 
-def _honest_moments(updates, byz_mask):
+def _honest(byz_mask, present):
+    return ~byz_mask if present is None else present & ~byz_mask
+
+
+def _honest_moments(updates, byz_mask, present=None):
     """Per-coordinate mean and (population) std over the honest clients."""
-    h = (~byz_mask).astype(jnp.float32)
+    h = _honest(byz_mask, present).astype(jnp.float32)
     nh = jnp.maximum(jnp.sum(h), 1.0)
 
     def mom(u):
@@ -64,14 +71,14 @@ def _honest_moments(updates, byz_mask):
     return mu, sd
 
 
-def sign_flip(updates, byz_mask, key, *, scale=1.0):
+def sign_flip(updates, byz_mask, key, *, present=None, scale=1.0):
     """Byzantine clients send -scale times their own update (scale 1: sign flipping;
     the Flag paper's "reverse" attack is scale 10)."""
     del key
     return _replace(updates, byz_mask, jax.tree.map(lambda u: -scale * u, updates))
 
 
-def gaussian(updates, byz_mask, key, *, sigma=1.0):
+def gaussian(updates, byz_mask, key, *, present=None, sigma=1.0):
     """Byzantine clients send N(0, sigma^2 I) noise instead of their update."""
     leaves, treedef = jax.tree.flatten(updates)
     keys = jax.random.split(key, len(leaves))
@@ -86,7 +93,7 @@ def alie_z(n: int, f: int) -> float:
     return float(_normal.ppf((n - s) / n))
 
 
-def alie(updates, byz_mask, key, *, n=None, f=None, z=None):
+def alie(updates, byz_mask, key, *, present=None, n=None, f=None, z=None):
     """A little is enough: every Byzantine client sends mu - z sigma, the honest
     clients' per-coordinate mean and std (z from n and f, see `alie_z`, or given)."""
     del key
@@ -94,16 +101,16 @@ def alie(updates, byz_mask, key, *, n=None, f=None, z=None):
         if n is None or f is None:
             raise AttackConfigError("alie needs z, or n and f to compute it")
         z = alie_z(n, f)
-    mu, sd = _honest_moments(updates, byz_mask)
+    mu, sd = _honest_moments(updates, byz_mask, present)
     bad = jax.tree.map(lambda m, s, u: jnp.broadcast_to(m - z * s, u.shape), mu, sd, updates)
     return _replace(updates, byz_mask, bad)
 
 
-def ipm(updates, byz_mask, key, *, epsilon=0.1):
+def ipm(updates, byz_mask, key, *, present=None, epsilon=0.1):
     """Inner-product manipulation (Xie et al. 2020): every Byzantine client sends
     -epsilon times the honest clients' mean."""
     del key
-    mu, _ = _honest_moments(updates, byz_mask)
+    mu, _ = _honest_moments(updates, byz_mask, present)
     bad = jax.tree.map(lambda m, u: jnp.broadcast_to(-epsilon * m, u.shape), mu, updates)
     return _replace(updates, byz_mask, bad)
 
@@ -111,7 +118,7 @@ def ipm(updates, byz_mask, key, *, epsilon=0.1):
 # ----------------------------------------------------------------------------- adaptive attacks
 
 
-def _honest_matrix(updates, byz_mask):
+def _honest_matrix(updates, byz_mask, present=None):
     """[K, D] float32 rows of every slot, the honest mask h [K] and the unflatten of one row."""
     leaves, treedef = jax.tree.flatten(updates)
     k = leaves[0].shape[0]
@@ -126,7 +133,7 @@ def _honest_matrix(updates, byz_mask):
             o += z
         return jax.tree.unflatten(treedef, out)
 
-    return x, ~byz_mask, unflatten
+    return x, _honest(byz_mask, present), unflatten
 
 
 _HI = jax.lax.Precision.HIGHEST
@@ -197,9 +204,9 @@ def _opt_gamma(x, h, mu, p, objective):
 
 
 def _opt_attack(objective):
-    def attack(updates, byz_mask, key, *, perturbation="unit"):
+    def attack(updates, byz_mask, key, *, present=None, perturbation="unit"):
         del key
-        x, h, unflatten = _honest_matrix(updates, byz_mask)
+        x, h, unflatten = _honest_matrix(updates, byz_mask, present)
         mu, p = _perturbation(x, h, perturbation)
         gamma = _opt_gamma(x, h, mu, p, objective)
         m = mu + gamma * p
@@ -228,7 +235,7 @@ TAILORED_RULES = ("fedavg", "median", "trimmed_mean", "krum", "multi_krum", "bul
                   "centered_clipping")
 
 
-def agr_tailored(updates, byz_mask, key, *, rule="trimmed_mean", rule_params=None, perturbation="unit",
+def agr_tailored(updates, byz_mask, key, *, present=None, rule="trimmed_mean", rule_params=None, perturbation="unit",
                  grid=25, span=64.0):
     """AGR-tailored attack (Shejwalkar & Houmansadr, NDSS 2021, Section IV-B): the rule in the
     loop. Knowledge: full (every honest update, the rule `rule` and its parameters
@@ -247,13 +254,13 @@ def agr_tailored(updates, byz_mask, key, *, rule="trimmed_mean", rule_params=Non
     del key
     from lib.fl import aggregate  # lib.fl.aggregate does not import this module; keep it so
 
-    x, h, unflatten = _honest_matrix(updates, byz_mask)
+    x, h, unflatten = _honest_matrix(updates, byz_mask, present)
     mu, p = _perturbation(x, h, perturbation)
     g0 = _opt_gamma(x, h, mu, p, "min_max")
     g0 = jnp.where(g0 > 0, g0, 1.0)
     gammas = g0 * jnp.float32(span) ** jnp.linspace(-1.0, 1.0, grid)
     fn, kw = aggregate.get_rule(rule), dict(rule_params or {})
-    ones = jnp.ones((x.shape[0],), jnp.float32)
+    ones = (jnp.ones((x.shape[0],), bool) if present is None else present).astype(jnp.float32)
 
     def deviation(gamma):
         rows = jnp.where(byz_mask[:, None], (mu + gamma * p)[None, :], x)
@@ -283,7 +290,7 @@ def _krum_picks_byzantine(d2, byz, present, f):
     return byz[jnp.argmin(score)]
 
 
-def fang(updates, byz_mask, key, *, rule="krum", f=None, b=2.0, threshold=1e-5):
+def fang(updates, byz_mask, key, *, present=None, rule="krum", f=None, b=2.0, threshold=1e-5):
     """Full-knowledge local model poisoning (Fang, Cao, Jia & Gong, USENIX Security 2020).
     Knowledge: full (every honest update, the rule `rule` and its f). Applied to the updates
     (deltas), so "the global model" is the zero update and the benign change direction is
@@ -300,14 +307,15 @@ def fang(updates, byz_mask, key, *, rule="krum", f=None, b=2.0, threshold=1e-5):
     [max_j, b max_j] (max_j > 0) or [max_j / b, max_j] if s_j < 0, and in [min_j / b, min_j]
     (min_j > 0) or [b min_j, min_j] if s_j > 0: just beyond the honest extreme opposite to the
     change direction. b = 2 as in the paper."""
-    x, h, unflatten = _honest_matrix(updates, byz_mask)
+    x, h, unflatten = _honest_matrix(updates, byz_mask, present)
     k, d = x.shape
     hf = h.astype(jnp.float32)
     mu = jnp.dot(hf, x, precision=_HI) / jnp.maximum(jnp.sum(hf), 1.0)
     s = jnp.sign(mu)
     if rule in ("krum", "multi_krum", "bulyan"):
         c = jnp.sum(byz_mask)
-        n = jnp.int32(k)
+        present = jnp.ones((k,), bool) if present is None else present
+        n = jnp.sum(present).astype(jnp.int32)
         fk = c if f is None else jnp.int32(f)
         sq = jnp.sum(x * x, 1)
         g = jnp.dot(x, x.T, precision=_HI)
@@ -329,7 +337,6 @@ def fang(updates, byz_mask, key, *, rule="krum", f=None, b=2.0, threshold=1e-5):
             out = jnp.where(hb, dm[:, None], out)
             return jnp.where(hb.T, dm[None, :], out)
 
-        present = jnp.ones((k,), bool)
         lam = jax.lax.while_loop(
             lambda l: (~_krum_picks_byzantine(dist(l), byz_mask, present, fk)) & (l >= threshold),
             lambda l: l / 2, lam0)
@@ -351,7 +358,7 @@ def fang(updates, byz_mask, key, *, rule="krum", f=None, b=2.0, threshold=1e-5):
     raise AttackConfigError(f"fang: rule={rule!r} is not one of {FANG_RULES}")
 
 
-def mimic(updates, byz_mask, key):
+def mimic(updates, byz_mask, key, *, present=None):
     """Mimic (Karimireddy, He & Jaggi, ICLR 2022, "Byzantine-robust learning on heterogeneous
     datasets via bucketing"). Knowledge: omniscient. Every Byzantine client sends a copy of one
     honest client's update, the one i* = argmax_i |(g_i - mu) . v| with v the top principal
@@ -359,7 +366,7 @@ def mimic(updates, byz_mask, key):
     direction of largest heterogeneity). Deviation: the paper estimates v online over the
     first rounds and then keeps i*; here it is chosen afresh each round (stateless)."""
     del key
-    x, h, unflatten = _honest_matrix(updates, byz_mask)
+    x, h, unflatten = _honest_matrix(updates, byz_mask, present)
     hf = h.astype(jnp.float32)
     mu = jnp.dot(hf, x, precision=_HI) / jnp.maximum(jnp.sum(hf), 1.0)
     xc = jnp.where(h[:, None], x - mu, 0.0)
@@ -371,9 +378,9 @@ def mimic(updates, byz_mask, key):
     return _replace(updates, byz_mask, bad)
 
 
-def mimic_target(updates, byz_mask):
+def mimic_target(updates, byz_mask, present=None):
     """The honest slot that `mimic` copies (for tests and logs)."""
-    x, h, _ = _honest_matrix(updates, byz_mask)
+    x, h, _ = _honest_matrix(updates, byz_mask, present)
     hf = h.astype(jnp.float32)
     mu = jnp.dot(hf, x, precision=_HI) / jnp.maximum(jnp.sum(hf), 1.0)
     xc = jnp.where(h[:, None], x - mu, 0.0)

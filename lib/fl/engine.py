@@ -326,7 +326,9 @@ def _train_and_aggregate(sim: Simulation, local, state, pool, clients, cstates, 
     loss_ok = valid & jnp.isfinite(cm["train_loss"])  # a robust rule's run goes on past NaN clients
 
     if sim.attack is not None:
-        deltas = sim.attack(deltas, byz & valid, jax.random.fold_in(key_r, _ATTACK), **sim.attack_params)
+        # padded slots (valid False) are neither Byzantine nor honest: `present` keeps them out
+        deltas = sim.attack(deltas, byz & valid, jax.random.fold_in(key_r, _ATTACK), present=valid,
+                            **sim.attack_params)
 
     ctx = {**ctx, "idx": idx, "valid": valid, "num_samples": clients["num_samples"]}
     updates, weights, scale, sstate = sim.strategy.prepare(state["strategy"], deltas, ctx)

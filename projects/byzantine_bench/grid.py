@@ -112,7 +112,7 @@ def cell_config(base, config_id: str, attack_label: str, fraction: float):
 
 def switch_attack(labels, config):
     """One update attack choosing SUITE[labels[attack_id]] at run time (0: identity)."""
-    branches = [lambda u, m, k: u]
+    branches = [lambda u, m, k, present=None: u]
     for lab in labels:
         name, _ = SUITE[lab]
         if name in ("none", "label_flip"):
@@ -127,8 +127,9 @@ def switch_attack(labels, config):
             kw = {"z": attacks.alie_z(kw["n"], kw["f"])}
         branches.append(functools.partial(attacks.get_attack(name), **kw))
 
-    def attack(updates, byz_mask, key, *, attack_id):
-        return jax.lax.switch(attack_id, [functools.partial(b, updates, byz_mask, key) for b in branches])
+    def attack(updates, byz_mask, key, *, attack_id, present=None):
+        return jax.lax.switch(attack_id, [functools.partial(b, updates, byz_mask, key, present=present)
+                                          for b in branches])
 
     ids, i = {}, 1
     for lab in labels:

@@ -40,14 +40,14 @@ from projects.flag_aggregator import train
 ATTACK_IDS = {"none": 0, "label_flip": 0, "sign_flip": 1, "gaussian": 2, "alie": 3, "ipm": 4}
 
 
-def switch_attack(updates, byz_mask, key, *, attack_id, scale, sigma, z, epsilon):
+def switch_attack(updates, byz_mask, key, *, attack_id, scale, sigma, z, epsilon, present=None):
     """lib.fl.attacks chosen by a traced integer (see ATTACK_IDS)."""
     branches = [
         lambda: updates,
-        lambda: attacks.sign_flip(updates, byz_mask, key, scale=scale),
-        lambda: attacks.gaussian(updates, byz_mask, key, sigma=sigma),
-        lambda: attacks.alie(updates, byz_mask, key, z=z),
-        lambda: attacks.ipm(updates, byz_mask, key, epsilon=epsilon),
+        lambda: attacks.sign_flip(updates, byz_mask, key, present=present, scale=scale),
+        lambda: attacks.gaussian(updates, byz_mask, key, present=present, sigma=sigma),
+        lambda: attacks.alie(updates, byz_mask, key, present=present, z=z),
+        lambda: attacks.ipm(updates, byz_mask, key, present=present, epsilon=epsilon),
     ]
     return jax.lax.switch(attack_id, branches)
 

@@ -192,3 +192,23 @@ def test_agr_tailored_needs_full_knowledge_and_a_known_rule():
         attacks.validate("agr_tailored", rule="flag")
     with pytest.raises(attacks.AttackConfigError, match="odd"):
         attacks.validate("agr_tailored", grid=10)
+
+
+@pytest.mark.parametrize("name,params", [
+    ("alie", {"z": 1.0}), ("ipm", {"epsilon": 2.0}), ("min_max", {"perturbation": "std"}),
+    ("min_sum", {"perturbation": "unit"}), ("mimic", {}), ("fang", {"rule": "krum", "f": 2}),
+    ("agr_tailored", {"rule": "median"})])
+def test_padded_slots_are_not_counted_as_honest(name, params):
+    """The engine pads a cohort to a fixed number of slots (zero updates, present False): an
+    omniscient attack on the padded cohort equals the attack on the real clients alone."""
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.normal(size=(10, 40)).astype(np.float32) * 0.1 + 0.03)
+    byz = jnp.arange(10) < 2
+    pad = jnp.concatenate([x, jnp.zeros((6, 40), jnp.float32)])
+    present = jnp.arange(16) < 10
+    fn = attacks.get_attack(name)
+    key = jax.random.PRNGKey(3)
+    real = fn({"w": x}, byz, key, **params)["w"]
+    padded = fn({"w": pad}, jnp.concatenate([byz, jnp.zeros(6, bool)]), key, present=present, **params)["w"]
+    np.testing.assert_allclose(np.asarray(padded[:10]), np.asarray(real), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(padded[10:]), 0.0)  # padded rows untouched

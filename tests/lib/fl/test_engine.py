@@ -286,7 +286,7 @@ def test_attack_applies_to_byzantine_participants_only(fed, monkeypatch):
     """With a sign-flip attack on every client, one FedAvg round moves the other way."""
     calls = []
 
-    def sign_flip(updates, byz_mask, key, scale=1.0):
+    def sign_flip(updates, byz_mask, key, present=None, scale=1.0):
         calls.append(byz_mask.shape)
         return jax.tree.map(lambda u: jnp.where(byz_mask.reshape((-1,) + (1,) * (u.ndim - 1)), -scale * u, u), updates)
 
