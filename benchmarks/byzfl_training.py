@@ -328,7 +328,14 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default="all", help="comma-separated case names (see `cases`), or all")
     ap.add_argument("--pause-note", default="", help="how the background load was handled (recorded)")
     ap.add_argument("--out", default=str(RESULTS / "byzfl_training.json"))
+    ap.add_argument("--report", action="store_true", help="only regenerate the tables from --out's JSON")
     args = ap.parse_args(argv)
+    if args.report:
+        res = json.loads(pathlib.Path(args.out).read_text())
+        if args.pause_note:
+            res["load_note"] = args.pause_note
+            pathlib.Path(args.out).write_text(json.dumps(res, indent=1, default=list))
+        return publish(res, pathlib.Path(args.out))
 
     byzfl, torch = _import_byzfl()
     uptime_start = _uptime()
@@ -377,6 +384,11 @@ def main(argv=None) -> int:
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(res, indent=1, default=list))
     tmp.replace(out)
+    return publish(res, out)
+
+
+def publish(res, out: pathlib.Path) -> int:
+    """results/<name>.md and the README subsection of projects/byzantine_bench, from the JSON."""
     md = write_md(res, out.with_suffix(".md"))
     readme = pathlib.Path(REPO) / "projects" / "byzantine_bench" / "README.md"
     if out.parent.resolve() == RESULTS.resolve() and "<!-- BEGIN byzfl -->" in readme.read_text():
