@@ -81,6 +81,11 @@ import time
 
 REPO = str(pathlib.Path(__file__).resolve().parents[1])
 sys.path.insert(0, REPO)
+# torch's OpenMP threads spin while waiting by default; on this shared 2-core machine that made
+# ByzFL's round ~9x slower (median / sign flip: 372 ms vs 43 ms passive, 39 ms with 1 thread,
+# measured at load ~5). Passive waiting (read when torch loads) measures the library, not the
+# oversubscription; it only helps the peer (XLA's CPU thread pool is not OpenMP).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -301,21 +306,27 @@ def run_ours(sim, task, params, seed: int, rounds: int, lr: float, evaluate):
     t0 = time.perf_counter()
     jax.block_until_ready(step(engine.put_state(sim, state), data, hp))  # compile (result discarded)
     compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    state = engine.run(sim, state, data, lambda r: hp, rounds, step=step)
+    stamps = [time.perf_counter()]  # after each round's host checks (its metrics fetched: the round is done)
+    state = engine.run(sim, state, data, lambda r: hp, rounds, step=step,
+                       on_round=lambda s, m: stamps.append(time.perf_counter()))
     jax.block_until_ready(state["params"])
-    wall = time.perf_counter() - t0
-    return float(evaluate(state["params"])["test_accuracy"]), wall / rounds, compile_s, state["params"]
+    return float(evaluate(state["params"])["test_accuracy"]), _per_round(stamps), compile_s, state["params"]
+
+
+def _per_round(stamps):
+    """(median, mean) seconds per round from the time stamps around every round."""
+    d = np.diff(stamps)
+    return float(np.median(d)), float(np.mean(d))
 
 
 def run_byzfl(case, task, honest_ids, params, seed, rounds, lr, batch, f, torch, replay=None):
     run = ByzflRun(case, task.data, honest_ids, (task.x_test, task.y_test), lr, batch, f,
                    torch_state(params, torch), seed, replay=replay)
-    t0 = time.perf_counter()
+    stamps = [time.perf_counter()]
     for _ in range(rounds):
         run.round()
-    wall = time.perf_counter() - t0
-    return run.accuracy(), wall / rounds, run.server.get_dict_parameters()
+        stamps.append(time.perf_counter())
+    return run.accuracy(), _per_round(stamps), run.server.get_dict_parameters()
 
 
 def main(argv=None) -> int:
@@ -328,13 +339,12 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default="all", help="comma-separated case names (see `cases`), or all")
     ap.add_argument("--pause-note", default="", help="how the background load was handled (recorded)")
     ap.add_argument("--out", default=str(RESULTS / "byzfl_training.json"))
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only these cases' rows in an existing --out (a benchmark run in parts)")
     ap.add_argument("--report", action="store_true", help="only regenerate the tables from --out's JSON")
     args = ap.parse_args(argv)
     if args.report:
         res = json.loads(pathlib.Path(args.out).read_text())
-        if args.pause_note:
-            res["load_note"] = args.pause_note
-            pathlib.Path(args.out).write_text(json.dumps(res, indent=1, default=list))
         return publish(res, pathlib.Path(args.out))
 
     byzfl, torch = _import_byzfl()
@@ -347,24 +357,30 @@ def main(argv=None) -> int:
     names = list(all_cases) if args.cases == "all" else [s.strip() for s in args.cases.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     f = int(round(base.byzantine_fraction * base.num_clients))
-    rows = []
+    rows, batches = [], {}
     for name in names:
         case = all_cases[name]
         config = case_config(base, case)
         sim, byz = build_ours(config, task)
         honest_ids = [int(k) for k in np.flatnonzero(~byz)]
         for seed in seeds:
+            t_case = time.perf_counter()
             params = init_params(task, seed)
             acc_o, t_o, comp, p_o = run_ours(sim, task, params, seed, args.rounds, args.lr, evaluate)
             acc_p, t_p, _ = run_byzfl(case, task, honest_ids, params, seed, args.rounds, args.lr, args.batch, f, torch)
-            replay = our_batches(task.data, seed, honest_ids, args.rounds, args.batch)
+            if seed not in batches:  # every client's draws of this seed, once
+                batches[seed] = our_batches(task.data, seed, list(range(base.num_clients)), args.rounds, args.batch)
+            replay = batches[seed][honest_ids]
             acc_r, _, p_r = run_byzfl(case, task, honest_ids, params, seed, args.rounds, args.lr, args.batch, f,
                                       torch, replay=replay)
             po, pr = torch_state(p_o, torch), p_r
             wdiff = max(float((po[k] - pr[k]).abs().max()) for k in po)
+            (t_o, t_o_mean), (t_p, t_p_mean) = t_o, t_p
             row = {"case": name, "seed": seed, "ours_acc": acc_o, "byzfl_acc": acc_p, "ours_round_s": t_o,
-                   "byzfl_round_s": t_p, "ours_compile_s": comp, "mapping": case.exact,
+                   "byzfl_round_s": t_p, "ours_round_mean_s": t_o_mean, "byzfl_round_mean_s": t_p_mean,
+                   "ours_compile_s": comp, "mapping": case.exact,
                    "byzfl_replay_acc": acc_r, "replay_max_weight_diff": wdiff,
+                   "wall_s": time.perf_counter() - t_case,
                    "ours": {"aggregator": case.aggregator, "rule_params": case.rule_params, "defenses": case.defenses,
                             "attack": case.attack, "attack_params": case.attack_params},
                    "byzfl": {"aggregator": case.byz_agg, "pre_aggregators": case.byz_pre, "attack": case.byz_attack,
@@ -373,13 +389,25 @@ def main(argv=None) -> int:
             print(f"{name} seed {seed}: acc ours {acc_o:.4f} ByzFL {acc_p:.4f} (our batches: {acc_r:.4f}, max "
                   f"weight diff {wdiff:.1e}); per round ours {t_o * 1e3:.2f} ms "
                   f"ByzFL {t_p * 1e3:.2f} ms ({t_p / t_o:.1f}x); compile {comp:.1f} s", flush=True)
-    res = {"rows": rows, "summary": summarize(rows), "rounds": args.rounds, "seeds": seeds, "lr": args.lr,
+    part = {"cases": names, "uptime_start": uptime_start, "uptime_end": _uptime(), "load_note": args.pause_note,
+            "wall_s": time.perf_counter() - t_start}
+    out = pathlib.Path(args.out)
+    parts = [part]
+    if args.merge and out.exists():  # another part of the same benchmark (its own pause window)
+        old = json.loads(out.read_text())
+        for k, v in (("rounds", args.rounds), ("seeds", seeds), ("lr", args.lr), ("batch", args.batch),
+                     ("cc_tau", args.cc_tau)):
+            if old[k] != v:
+                raise SystemExit(f"--merge: {out} has {k}={old[k]}, this run {v}")
+        rows = [r for r in old["rows"] if r["case"] not in names] + rows
+        parts = [p for p in old.get("parts", []) if set(p["cases"]) - set(names)] + parts
+        order = list(all_cases)
+        rows.sort(key=lambda r: (order.index(r["case"]) if r["case"] in order else len(order), r["seed"]))
+    res = {"rows": rows, "summary": summarize(rows), "parts": parts, "rounds": args.rounds, "seeds": seeds, "lr": args.lr,
            "batch": args.batch, "num_clients": base.num_clients, "byzantine": f, "cc_tau": args.cc_tau,
            "dirichlet_alpha": base.dirichlet_alpha, "cpu": _cpu_model(), "cores": os.cpu_count(),
            "jax": jax.__version__, "byzfl": getattr(byzfl, "__version__", "0.0.11"), "torch": torch.__version__,
-           "torch_threads": torch.get_num_threads(), "uptime_start": uptime_start, "uptime_end": _uptime(),
-           "load_note": args.pause_note, "wall_s": time.perf_counter() - t_start}
-    out = pathlib.Path(args.out)
+           "torch_threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(res, indent=1, default=list))
@@ -436,15 +464,21 @@ def _setting(res):
             f"sides' max - min over seeds. Same batches: ByzFL rerun with our engine's mini-batches replayed "
             f"(a torch batch_sampler), so only float rounding (and the rule's definition) can differ: the "
             f"largest |accuracy difference| and max |final weight difference| over seeds. Time per round: median "
-            f"over seeds (ByzFL's own shuffled run).")
+            f"over seeds of the median round (ByzFL: its own shuffled run; the JSON has the means too).")
+
+
+def _parts(res):
+    return [f"- part {i + 1} ({', '.join(p['cases'])}): {p['wall_s']:.0f} s; load at start `{p['uptime_start']}`, "
+            f"at end `{p['uptime_end']}`. {p['load_note']}" for i, p in enumerate(res["parts"])]
 
 
 def write_md(res, path) -> str:
     L = ["# End-to-end Byzantine training: lib.fl vs ByzFL", "",
          "Generated by `benchmarks/byzfl_training.py` from `byzfl_training.json`. " + _setting(res), "",
          f"CPU: {res['cpu']} ({res['cores']} cores), jax {res['jax']}, ByzFL {res['byzfl']}, torch {res['torch']} "
-         f"({res['torch_threads']} threads). Load at start: `{res['uptime_start']}`; at end: `{res['uptime_end']}`. "
-         f"{res.get('load_note', '')} Whole benchmark: {res['wall_s']:.0f} s.", ""]
+         f"({res['torch_threads']} threads, OMP_WAIT_POLICY={res.get('omp_wait_policy')}: torch's default active "
+         "spin made ByzFL ~9x slower on this shared machine).", ""]
+    L += _parts(res) + [""]
     L += _table(res)
     L += ["", "Ours per round: the jitted engine round plus the host loop's per-round checks (compiled "
           "beforehand; our 4 Byzantine clients also train before the attack replaces their update). ByzFL per "
@@ -463,8 +497,8 @@ def readme_section(res) -> str:
          "with equal client weights (ByzFL's rules are unweighted). Delta = -lr x gradient, so the rules agree in "
          "these units (Krum: ByzFL f + 1; ALIE: z = tau sqrt(h / (h - 1)); sign flip = ipm(1); radii x lr).", ""]
     L += _table(res)
-    L += ["", f"CPU: {res['cpu']} ({res['cores']} cores); load at start `{res['uptime_start']}`. "
-          f"{res.get('load_note', '')}"]
+    L += ["", f"CPU: {res['cpu']} ({res['cores']} cores). Load and wall time of each part of the run in "
+          "`benchmarks/results/byzfl_training.md`."]
     return "\n".join(L)
 
 
