@@ -125,6 +125,14 @@ def _import_byzfl():
             tv.datasets, tv.transforms = _Stub("torchvision.datasets"), _Stub("torchvision.transforms")
             sys.modules.update({"torchvision": tv, "torchvision.datasets": tv.datasets,
                                 "torchvision.transforms": tv.transforms})
+    # byzfl/__init__ also imports its benchmark/plotting subpackage (matplotlib, seaborn, torchvision
+    # datasets): stand in an empty module for it when those are missing (the aggregators never use it)
+    try:
+        import byzfl.benchmark  # noqa: F401
+    except ImportError:
+        for m in [m for m in sys.modules if m == "byzfl" or m.startswith("byzfl.")]:
+            del sys.modules[m]
+        sys.modules["byzfl.benchmark"] = types.ModuleType("byzfl.benchmark")
     import byzfl
     import torch
     return byzfl, torch
