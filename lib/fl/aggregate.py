@@ -454,8 +454,13 @@ def centered_clipping(updates, weights, state, key, *, tau=1.0, iterations=3):
     v <- v + sum_i a_i clip_tau(x_i - v), clip_tau(y) = y min(1, tau / ||y||),
     a = w / sum w, from the previous round's aggregate v_0 (the state; 0 at first).
 
-    v = s v_0 + X^T c at every iteration, so distances need only G, X v_0 and ||v_0||^2
-    (one extra pass); the result is one combination. Non-finite clients: weight 0.
+    Two algorithms, the cheaper for (K, iterations) picked at trace time (`_cc_direct_cheaper`):
+    * direct: per iteration two read passes over X, a gemv X v for the K distances ||x_i - v||
+      and one for the combination X^T (a min(1, tau/dist)) (+ one pass for the norms);
+    * Gram: v = s v_0 + X^T c at every iteration, so distances need only G, X v_0 and
+      ||v_0||^2 (all from one Gram pass over [X; v_0], K^2 D multiply-adds); then [K, K] work
+      per iteration and one combination. Better when iterations are many for few clients.
+    Non-finite clients: weight 0.
 
     tau: a radius, or "median": at every iteration the median over present clients of
     ||x_i - v|| (the radius then follows the scale of the updates; a fixed tau = 1 never
@@ -464,6 +469,12 @@ def centered_clipping(updates, weights, state, key, *, tau=1.0, iterations=3):
     del key
     x, unflatten = _flatten(updates)
     k = x.shape[0]
+    if _cc_direct_cheaper(k, iterations):
+        v0 = None
+        if state is not None and "center" in state:
+            v0 = _flatten(jax.tree.map(lambda a: a[None], state["center"]))[0][0]
+        out = unflatten(_cc_direct(x, weights, v0, tau, iterations))
+        return out, {"center": out}
     if state is None or "center" not in state:  # v0 = 0: known at trace time
         v0 = None
         g, bad = _gram(x)
@@ -496,6 +507,44 @@ def centered_clipping(updates, weights, state, key, *, tau=1.0, iterations=3):
         v = v + s * v0
     out = unflatten(v)
     return out, {"center": out}
+
+
+def _cc_direct_cheaper(k, iterations):
+    """~2 x iterations read passes against the Gram product, which costs about K/8 read passes
+    on a 2-core CPU (measured: 100 x 1M float32, Gram 0.23 s, one gemv pass 0.014 s)."""
+    return 2 * iterations < k // 8
+
+
+def _cc_direct(x, weights, v0, tau, iterations):
+    """Centered clipping on X directly: per iteration the distances ||x_i - v||^2 =
+    ||x_i||^2 - 2 x_i.v + ||v||^2 (one gemv; the squared norms once, as the Gram path has
+    them: XLA:CPU runs sum((x - v)^2, 1) ~15x slower than sum(x^2, 1) or X v) and
+    v <- v + X^T s - (sum s) v, s_i = a_i min(1, tau / dist_i). A client whose squared norm
+    is not finite (a NaN/inf row) has weight 0, as in the Gram path."""
+    v = jnp.zeros((x.shape[1],), jnp.float32) if v0 is None else v0
+    sq = jnp.sum(x * x, axis=1)
+    bad = ~jnp.isfinite(sq)
+
+    def dists(v):
+        xv = _on_finite_rows(lambda x: jnp.dot(x, v, precision=_HI), x, bad)
+        return jnp.maximum(sq - 2.0 * xv + jnp.dot(v, v, precision=_HI), 0.0)
+
+    d2 = dists(v) if v0 is not None else jnp.where(bad, 0.0, sq)
+    ok = (weights > 0) & ~bad
+    w = jnp.where(ok, weights, 0.0).astype(jnp.float32)
+    a = w / jnp.maximum(jnp.sum(w), 1e-30)
+
+    def it(i, carry):
+        v, d2 = carry
+        dist = jnp.sqrt(jnp.maximum(jnp.where(ok, d2, 1.0), 1e-30))
+        t = _masked_median(dist, ok) if tau == "median" else tau
+        scale = a * jnp.minimum(1.0, t / dist)
+        v = v + _combine(x, scale, bad) - jnp.sum(scale) * v
+        d2 = jax.lax.cond(i + 1 < iterations, dists, lambda v: d2, v)
+        return v, d2
+
+    v, _ = jax.lax.fori_loop(0, iterations, it, (v, d2))
+    return v
 
 
 def flag(updates, weights, state, key, *, m=1, lam=0.0, rescale=True, seed=1):

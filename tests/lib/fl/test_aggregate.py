@@ -543,3 +543,34 @@ def test_centered_clipping_matches_direct_definition_from_a_centre(d):
     ref = _cc_np(x, w, v0, tau, 3)
     np.testing.assert_allclose(np.asarray(out), ref, rtol=0, atol=1e-4 * np.abs(ref).max())
     np.testing.assert_array_equal(np.asarray(st["center"]), np.asarray(out))
+
+
+@pytest.mark.parametrize("tau", [1.5, "median"])
+def test_centered_clipping_direct_and_gram_paths_agree(tau):
+    """K = 100 clients, 3 iterations: the direct path (2 passes per iteration) is the one the
+    rule takes; the Gram path must give the same, from 0 and from a centre, with a NaN and an
+    absent client."""
+    rng = np.random.default_rng(33)
+    k, d = 100, 300
+    assert agg._cc_direct_cheaper(k, 3) and not agg._cc_direct_cheaper(K, 3)
+    x = rng.standard_normal((k, d)).astype(np.float32)
+    x[:10] *= 40.0
+    x[12, 5] = np.nan
+    w = np.ones(k, np.float32)
+    w[20] = 0.0
+    v0 = (0.2 * rng.standard_normal(d)).astype(np.float32)
+    for state in (None, {"center": jnp.asarray(v0)}):
+        out, _ = agg.get_rule("centered_clipping")(jnp.asarray(x), jnp.asarray(w), state, KEY, tau=tau, iterations=3)
+        ref = np.asarray(jax.jit(agg._cc_direct, static_argnums=(3, 4))(
+            jnp.asarray(x), jnp.asarray(w), None if state is None else jnp.asarray(v0), tau, 3))
+        np.testing.assert_array_equal(np.asarray(out), ref)  # the rule took the direct path
+        if tau != "median":
+            np.testing.assert_allclose(ref, _cc_np(x, w, np.zeros(d) if state is None else v0, tau, 3),
+                                       rtol=0, atol=1e-4 * np.abs(ref).max())
+        old = agg._cc_direct_cheaper
+        try:
+            agg._cc_direct_cheaper = lambda k, it: False
+            gram, _ = agg.centered_clipping(jnp.asarray(x), jnp.asarray(w), state, KEY, tau=tau, iterations=3)
+        finally:
+            agg._cc_direct_cheaper = old
+        np.testing.assert_allclose(np.asarray(gram), ref, rtol=0, atol=1e-4 * np.abs(ref).max())
