@@ -31,7 +31,8 @@
    Floors at the same size, for reading the ratios: one read pass over X (X^T c, a gemv), the
    Gram matrix X X^T alone (the floor of every distance rule: K^2 D multiply-adds), torch's
    X X^T and torch.cdist (what ByzFL's Krum calls), and a jitted op writing a fresh [K/2, D]
-   array (the floor of bucketing's output on XLA:CPU, which page-faults every fresh buffer).
+   array (the floor of bucketing's output on XLA:CPU, which page-faults every fresh buffer), and
+   the same op in torch.
 
 Timing: median of `repeats` calls, ours and the peer interleaved in one process; the machine
 (2 cores) was shared with other jobs: ratios from the same run are what to read. CPU model and
@@ -258,7 +259,8 @@ def versus_byzfl(k, d, nnm_d, repeats, log):
               "gram_s": _time(lambda: jax.block_until_ready(gram(xj["w"])), repeats)[0],
               "torch_gram_s": _time(lambda: xt @ xt.T, repeats)[0],
               "torch_cdist_s": _time(lambda: torch.cdist(xt, xt), repeats)[0],
-              "write_half_s": _time(lambda: jax.block_until_ready(half(xj["w"])), repeats)[0]}
+              "write_half_s": _time(lambda: jax.block_until_ready(half(xj["w"])), repeats)[0],
+              "torch_write_half_s": _time(lambda: xt[: k // 2] + xt[k // 2:], repeats)[0]}
     log(f"floors {k}x{d}: {floors}")
     return rows, floors, {"byzfl": getattr(byzfl, "__version__", "0.0.11"), "torch": torch.__version__,
                   "torch_threads": torch.get_num_threads()}
@@ -308,7 +310,8 @@ def write_md(res, path):
             L += ["", f"Floors at {fl['K']} x {fl['D']} float32 (same run): one read pass (X^T c) "
                   f"{fl['read_pass_s']:.3f} s; our Gram matrix X X^T {fl['gram_s']:.3f} s; torch X X^T "
                   f"{fl['torch_gram_s']:.3f} s, torch.cdist {fl['torch_cdist_s']:.3f} s; a jitted op writing a fresh "
-                  f"[K/2, D] array (x[:K/2] + x[K/2:]) {fl['write_half_s']:.3f} s."]
+                  f"[K/2, D] array (x[:K/2] + x[K/2:]) {fl['write_half_s']:.3f} s, the same in torch "
+                  f"{fl['torch_write_half_s']:.3f} s."]
     path.write_text("\n".join(L) + "\n")
 
 
