@@ -274,6 +274,8 @@ def write_md(res, path):
         L.append(f"- {part}: `{u['start']}` / `{u['end']}`")
     L += ["", "The lead's background grid runs were paused (SIGSTOP) during each part; other jobs on "
           "the 2-core machine were not: read the ratios, which come from the same run.", ""]
+    if res.get("note"):
+        L += [res["note"], ""]
     if res.get("overhead"):
         r0 = res["overhead"][0]
         rnd = res.get("round")
@@ -311,7 +313,7 @@ def write_md(res, path):
                   f"{fl['read_pass_s']:.3f} s; our Gram matrix X X^T {fl['gram_s']:.3f} s; torch X X^T "
                   f"{fl['torch_gram_s']:.3f} s, torch.cdist {fl['torch_cdist_s']:.3f} s; a jitted op writing a fresh "
                   f"[K/2, D] array (x[:K/2] + x[K/2:]) {fl['write_half_s']:.3f} s, the same in torch "
-                  f"{fl['torch_write_half_s']:.3f} s."]
+                  f"{fl.get('torch_write_half_s', float('nan')):.3f} s."]
     path.write_text("\n".join(L) + "\n")
 
 
@@ -324,6 +326,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--merge", action="store_true", help="keep the parts of --out that this run skips")
     ap.add_argument("--out", default=str(RESULTS / "byz_aggregate.json"))
+    ap.add_argument("--note", default=None, help="a line on the run's conditions, kept in the JSON")
     a = ap.parse_args()
     log = lambda s: print(s, flush=True)  # noqa: E731
     out = pathlib.Path(a.out)
@@ -339,9 +342,12 @@ def main():
     if a.byzfl:
         k, d = map(int, a.byzfl.split("x"))
         res["byzfl"], res["floors"], res["byzfl_versions"] = versus_byzfl(k, d, a.nnm_d, a.repeats, log)
-    part = "+".join(p for p, on in [("overhead", a.overhead), ("round", a.round), ("byzfl", a.byzfl)] if on)
-    loads[part] = {"start": start, "end": _uptime()}
+    parts = [p for p, on in [("overhead", a.overhead), ("round", a.round), ("byzfl", a.byzfl)] if on]
+    loads = {k: v for k, v in loads.items() if not set(k.split("+")) & set(parts)}  # superseded parts
+    loads["+".join(parts)] = {"start": start, "end": _uptime()}
     res["uptime"] = loads
+    if a.note is not None:
+        res["note"] = a.note
     res.pop("uptime_start", None), res.pop("uptime_end", None)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
