@@ -11,9 +11,11 @@ Every rule is ``rule(updates, weights, state, key, **params) -> (aggregate, stat
 * the aggregate is a pytree like one client's update (leaf dtypes preserved).
 
 Distance-based rules flatten the pytree to a [K, D] float32 matrix and work on the
-Gram matrix ``G = X X^T`` (one matmul); every later step (Krum scores, Bulyan's
-iterated selection, Weiszfeld iterations, clipping, the Flag subspace) runs on [K, K]
-quantities, and the result is one combination ``X^T c``. Coordinate-wise rules find
+Gram matrix ``G = X X^T`` (one pass over X: on CPU summed over column chunks, see
+`_gram_full`); every later step (Krum scores, Bulyan's iterated selection, Weiszfeld
+iterations, clipping, the Flag subspace) runs on [K, K] quantities, and the result is one
+combination ``X^T c``. Centered clipping with few iterations for many clients skips G and
+runs on X directly (two gemvs per iteration), which is then cheaper. Coordinate-wise rules find
 exact order statistics on order-preserving integer keys (``lib.fl._select``), never by
 XLA's sort: for up to ``_select.NET_MAX`` clients (median, trimmed mean) a pruned sorting
 network over the client rows, fused into one pass over the columns; beyond, and for
