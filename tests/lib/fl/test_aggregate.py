@@ -475,3 +475,102 @@ def test_network_and_bisection_paths_agree():
 def test_median_of_nobody_is_zero():
     out, _ = agg.get_rule("median")(jnp.ones((4, 3)), jnp.zeros(4), None, KEY)
     np.testing.assert_array_equal(np.asarray(out), 0.0)
+
+
+# --------------------------------------------------------------------------- Gram product paths
+# On CPU, X X^T is summed over column chunks of agg._GRAM_CHUNK (from 2 chunks on) and, from
+# agg._GRAM_TRI rows on, each chunk's product comes from upper-triangular row blocks.
+
+
+@pytest.mark.parametrize("k", [7, agg._GRAM_TRI + 9])
+def test_chunked_gram_matches_float64(k):
+    rng = np.random.default_rng(30)
+    d = 2 * agg._GRAM_CHUNK + 37  # two full chunks and a remainder
+    x = (0.5 + rng.standard_normal((k, d))).astype(np.float32)
+    v = rng.standard_normal((1, d)).astype(np.float32)
+    x64, v64 = x.astype(np.float64), v.astype(np.float64)
+    g = np.asarray(jax.jit(agg._gram_full)(jnp.asarray(x)))
+    ref = x64 @ x64.T
+    np.testing.assert_allclose(g, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
+    np.testing.assert_array_equal(g, g.T)  # lower blocks are the upper ones transposed
+    ge = np.asarray(jax.jit(agg._gram_full)(jnp.asarray(x), jnp.asarray(v)))
+    y = np.concatenate([x64, v64])
+    np.testing.assert_allclose(ge, y @ y.T, rtol=0, atol=1e-5 * np.abs(y @ y.T).max())
+
+
+def test_gram_distances_match_direct_distances():
+    """||x_i - x_j||^2 = G_ii + G_jj - 2 G_ij in float32 is within ~1e-6 (G_ii + G_jj) of the
+    direct distance, also with a common offset (the cancellation case)."""
+    rng = np.random.default_rng(31)
+    d = 3 * agg._GRAM_CHUNK + 5
+    x = (2.0 + rng.standard_normal((12, d))).astype(np.float32)
+    g, bad = jax.jit(agg._gram)(jnp.asarray(x))
+    dist = np.asarray(agg._sq_dists(g, ~bad))
+    x64 = x.astype(np.float64)
+    ref = ((x64[:, None] - x64[None]) ** 2).sum(-1)
+    sq = (x64 ** 2).sum(1)
+    assert np.all(np.abs(dist - ref) <= 1e-5 * (sq[:, None] + sq[None, :]))
+    out, _ = agg.get_rule("krum")(jnp.asarray(x), jnp.ones(12), None, KEY, f=2)
+    np.testing.assert_array_equal(np.asarray(out), x[np.argmin(_krum_scores_np(x, 2))])
+
+
+def _cc_np(x, w, v0, tau, its):
+    ok = (w > 0) & np.all(np.isfinite(x), 1)
+    a = np.where(ok, w, 0.0) / np.where(ok, w, 0.0).sum()
+    v = v0.astype(np.float64)
+    for _ in range(its):
+        y = np.where(ok[:, None], x, 0.0) - v
+        n = np.linalg.norm(y, axis=1)
+        v = v + (a * np.minimum(1.0, tau / np.maximum(n, 1e-30))) @ y
+    return v
+
+
+@pytest.mark.parametrize("d", [23, 2 * agg._GRAM_CHUNK + 3])
+def test_centered_clipping_matches_direct_definition_from_a_centre(d):
+    """From a previous centre v0 (its X v0 and ||v0||^2 come with the Gram matrix) and with a
+    NaN client and an absent one: the same as clipping the offsets x_i - v directly."""
+    rng = np.random.default_rng(32)
+    k = 9
+    x = rng.standard_normal((k, d)).astype(np.float32)
+    x[2] *= 50.0
+    x[4, 1] = np.nan
+    w = np.ones(k, np.float32)
+    w[6] = 0.0
+    v0 = (0.3 * rng.standard_normal(d)).astype(np.float32)
+    tau = float(np.median(np.linalg.norm(x[[0, 1, 3, 5]] - v0, axis=1)))
+    out, st = agg.get_rule("centered_clipping")(jnp.asarray(x), jnp.asarray(w), {"center": jnp.asarray(v0)}, KEY,
+                                                tau=tau, iterations=3)
+    ref = _cc_np(x, w, v0, tau, 3)
+    np.testing.assert_allclose(np.asarray(out), ref, rtol=0, atol=1e-4 * np.abs(ref).max())
+    np.testing.assert_array_equal(np.asarray(st["center"]), np.asarray(out))
+
+
+@pytest.mark.parametrize("tau", [1.5, "median"])
+def test_centered_clipping_direct_and_gram_paths_agree(tau):
+    """K = 100 clients, 3 iterations: the direct path (2 passes per iteration) is the one the
+    rule takes; the Gram path must give the same, from 0 and from a centre, with a NaN and an
+    absent client."""
+    rng = np.random.default_rng(33)
+    k, d = 100, 300
+    assert agg._cc_direct_cheaper(k, 3) and not agg._cc_direct_cheaper(K, 3)
+    x = rng.standard_normal((k, d)).astype(np.float32)
+    x[:10] *= 40.0
+    x[12, 5] = np.nan
+    w = np.ones(k, np.float32)
+    w[20] = 0.0
+    v0 = (0.2 * rng.standard_normal(d)).astype(np.float32)
+    for state in (None, {"center": jnp.asarray(v0)}):
+        out, _ = agg.get_rule("centered_clipping")(jnp.asarray(x), jnp.asarray(w), state, KEY, tau=tau, iterations=3)
+        ref = np.asarray(jax.jit(agg._cc_direct, static_argnums=(3, 4))(
+            jnp.asarray(x), jnp.asarray(w), None if state is None else jnp.asarray(v0), tau, 3))
+        np.testing.assert_array_equal(np.asarray(out), ref)  # the rule took the direct path
+        if tau != "median":
+            np.testing.assert_allclose(ref, _cc_np(x, w, np.zeros(d) if state is None else v0, tau, 3),
+                                       rtol=0, atol=1e-4 * np.abs(ref).max())
+        old = agg._cc_direct_cheaper
+        try:
+            agg._cc_direct_cheaper = lambda k, it: False
+            gram, _ = agg.centered_clipping(jnp.asarray(x), jnp.asarray(w), state, KEY, tau=tau, iterations=3)
+        finally:
+            agg._cc_direct_cheaper = old
+        np.testing.assert_allclose(np.asarray(gram), ref, rtol=0, atol=1e-4 * np.abs(ref).max())

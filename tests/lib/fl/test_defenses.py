@@ -168,3 +168,22 @@ def test_engine_runs_defenses_with_momentum_and_fltrust_root():
     mom = np.asarray(st["clients"]["momentum"]["w"])
     assert np.all(np.isfinite(mom)) and np.abs(mom).sum() > 0
     assert np.all(np.isfinite(np.asarray(st["params"]["w"])))
+
+
+def test_fltrust_drops_nonfinite_and_absent_clients():
+    """A client with a NaN, and an absent one, get trust 0 and a zero row; the others are as
+    in the definition (one read of the updates gives the norms and the dots with g0)."""
+    u = ups(4)
+    x = flat(u)
+    g0 = x[1] * 0.7 - 0.2
+    root = {"b": jnp.asarray(g0[:2], jnp.float32), "w": jnp.asarray(g0[2:].reshape(3, 2), jnp.float32)}
+    u = {"w": u["w"].at[2, 0, 1].set(jnp.nan), "b": u["b"]}
+    w = jnp.ones(K).at[5].set(0.0)
+    out, ts = aggregate.fltrust(u, w, KEY, root=root)
+    ts, y = np.asarray(ts), flat(out)
+    live = np.ones(K, bool)
+    live[[2, 5]] = False
+    cos = x @ g0 / (np.linalg.norm(x, axis=1) * np.linalg.norm(g0))
+    np.testing.assert_allclose(ts[live], np.maximum(cos, 0)[live], rtol=1e-5, atol=1e-6)
+    assert ts[2] == 0 and ts[5] == 0 and np.all(y[~live] == 0) and np.all(np.isfinite(y))
+    np.testing.assert_allclose(np.linalg.norm(y[live], axis=1), np.linalg.norm(g0), rtol=1e-5)
