@@ -104,8 +104,13 @@ def cell_config(base, config_id: str, attack_label: str, fraction: float):
     c.attack = name
     c.attack_params = ConfigDict(dict(ap), type_safe=False)
     c.byzantine_fraction = 0.0 if name == "none" else float(fraction)
-    if name == "agr_tailored":  # the rule in the loop: the configuration's rule with its f
-        c.attack_params.rule = rule
+    return _with_attacked_rule(c)
+
+
+def _with_attacked_rule(c):
+    """agr_tailored attacks the configuration's own rule with its f (the rule in the loop)."""
+    if c.attack == "agr_tailored":
+        c.attack_params.rule = c.aggregator
         c.attack_params.rule_params = dict(train.rule_params(c))
     return c
 
@@ -119,10 +124,7 @@ def switch_attack(labels, config):
             continue
         c = copy.deepcopy(config)
         c.attack, c.attack_params = name, ConfigDict(dict(SUITE[lab][1]), type_safe=False)
-        if name == "agr_tailored":
-            c.attack_params.rule = c.aggregator
-            c.attack_params.rule_params = dict(train.rule_params(c))
-        kw = train.attack_params(c)
+        kw = train.attack_params(_with_attacked_rule(c))
         if name == "alie":
             kw = {"z": attacks.alie_z(kw["n"], kw["f"])}
         branches.append(functools.partial(attacks.get_attack(name), **kw))
@@ -177,7 +179,8 @@ class Runner:
 
         @functools.partial(engine.jit, sim)
         def loop(state, data, hp, byz, attack_id):
-            one = engine.round_fn(sim._replace(byzantine=byz, attack_params={} if targeted else {"attack_id": attack_id}))
+            ap = {} if targeted else {"attack_id": attack_id}
+            one = engine.round_fn(sim._replace(byzantine=byz, attack_params=ap))
 
             def body(_, carry):
                 st, first_bad = carry
