@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lib import native
 from lib.config import ConfigError
 from lib.fl import _select as sel
 from lib.fl import secagg
@@ -105,6 +106,17 @@ def _sym_dot(s):
     return jnp.block([[up[(i, j)] if j >= i else up[(j, i)].T for j in range(4)] for i in range(4)])
 
 
+_GRAM_KERNEL = ("gram", (("tessera_gram", "TesseraGram"),))
+_GRAM_NATIVE_MAX = 512  # rows; beyond, XLA's blocked product (its panels need not fit L2)
+
+
+def _gram_native(x):
+    """X X^T by lib/native/gram.cc (float32, summed per L2 panel then in double)."""
+    call = jax.ffi.ffi_call("tessera_gram", jax.ShapeDtypeStruct((x.shape[0], x.shape[0]), jnp.float32),
+                            vmap_method="sequential")
+    return native.varying_like(call(x.astype(jnp.float32)), x)
+
+
 def _gram_full(x, extra=None):
     """Y Y^T for Y = [X; extra] ([R, D] and [E, D] float32, without materialising Y): one dot
     (GPU/TPU), or on CPU summed over column chunks (one pass over X either way)."""
@@ -135,7 +147,13 @@ def _gram_full(x, extra=None):
             g = g + _sym_dot(cols(nc * c, d))
         return g
 
-    return jax.lax.platform_dependent(x, cpu=chunked, default=whole)
+    def xla(x):
+        return jax.lax.platform_dependent(x, cpu=chunked, default=whole)
+
+    if extra is None and r <= _GRAM_NATIVE_MAX:
+        # on CPU the native kernel (upper triangle of register tiles; the XLA path is its twin)
+        return native.cpu_or(_gram_native, xla, x, kernel=_GRAM_KERNEL)
+    return xla(x)
 
 
 def _gram(x):
