@@ -38,10 +38,14 @@ const vf kZero = vf{};
 
 inline vf loadv(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
 
+// lanes summed by halving (a fixed order; the serial lane loop costs as much as a panel's FMAs)
 inline float hsum(vf v) {
-  float s = 0.f;
-  for (int l = 0; l < W; ++l) s += v[l];
-  return s;
+  typedef float v4 __attribute__((vector_size(16)));
+  v4 q[W / 4];
+  std::memcpy(q, &v, sizeof v);
+  for (int n = W / 4; n > 1; n /= 2)
+    for (int k = 0; k < n / 2; ++k) q[k] += q[k + n / 2];
+  return (q[0][0] + q[0][2]) + (q[0][1] + q[0][3]);
 }
 
 // acc[a][b] += sum over the panel of A[a][c] * B[b][c]; A and B are packed row blocks

@@ -1,6 +1,7 @@
 """lib.native: the C++ kernels agree with their pure-JAX paths and with NumPy, and a
 missing or failing build falls back with a warning instead of an error."""
 
+import pathlib
 import shutil
 import tempfile
 
@@ -138,3 +139,76 @@ def test_unwritable_cache_falls_back_to_temp_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("TESSERA_CACHE_DIR", str(blocker))  # mkdir below a file fails
     d = native._cache_dir()
     assert str(d).startswith(tempfile.gettempdir()) and "tessera-native" in d.name
+
+
+# --------------------------------------------------------------------------- gram.cc (X X^T)
+
+
+def _gram_native(x):
+    return np.asarray(jax.jit(agg._gram_native)(jnp.asarray(x)))
+
+
+@pytest.mark.skipif(not HAS_CXX, reason="no C++ compiler")
+@pytest.mark.parametrize("k,d", [(1, 9000), (7, 2 * 4096 + 37), (101, 3000 + 5), (130, 70000 + 3)])
+def test_gram_kernel_matches_float64(k, d):
+    """K not a multiple of the row block, K = 1, a partial last vector and panel, several
+    column segments (70k columns); exactly symmetric."""
+    assert native.load(*agg._GRAM_KERNEL)
+    rng = np.random.default_rng(40)
+    x = (0.5 + rng.standard_normal((k, d))).astype(np.float32)
+    g = _gram_native(x)
+    x64 = x.astype(np.float64)
+    ref = x64 @ x64.T
+    np.testing.assert_allclose(g, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+    np.testing.assert_array_equal(g, g.T)
+
+
+@pytest.mark.skipif(not HAS_CXX, reason="no C++ compiler")
+def test_gram_kernel_nonfinite_row_poisons_its_row_and_column_only():
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((9, 5000)).astype(np.float32)
+    x[3, 17] = np.nan
+    x[6, 4000] = np.inf
+    g = _gram_native(x)
+    bad = np.zeros(9, bool)
+    bad[[3, 6]] = True
+    assert not np.isfinite(np.diagonal(g))[bad].any() and np.isfinite(np.diagonal(g))[~bad].all()
+    ok = x[~bad].astype(np.float64)
+    np.testing.assert_allclose(g[np.ix_(~bad, ~bad)], ok @ ok.T, rtol=1e-5, atol=1e-3)
+    assert not np.isfinite(g[bad]).any() and not np.isfinite(g[:, bad]).any()
+
+
+@pytest.mark.skipif(not HAS_CXX, reason="no C++ compiler")
+def test_gram_kernel_does_not_depend_on_the_thread_count(tmp_path):
+    """A fresh process pinned to one core, Eigen's threading off (segments taken by the pool's
+    threads in another order and number) gives the same bits."""
+    import os
+    import subprocess
+    import sys
+
+    x = np.random.default_rng(42).standard_normal((50, 60000)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code = ("import sys, numpy as np, jax, jax.numpy as jnp; from lib import native; from lib.fl import aggregate as agg; "
+            "native.load(*agg._GRAM_KERNEL); x = np.load(sys.argv[1]); np.save(sys.argv[2], np.asarray(jax.jit(agg._gram_native)(jnp.asarray(x))))")
+    env = dict(os.environ, XLA_FLAGS="--xla_cpu_multi_thread_eigen=false")
+    root = pathlib.Path(__file__).resolve().parents[2]
+    subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path / "g.npy")],
+                   env=dict(env, PYTHONPATH=str(root)), cwd=root, check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "g.npy"), _gram_native(x))
+
+
+@pytest.mark.skipif(not HAS_CXX, reason="no C++ compiler")
+def test_gram_native_path_is_the_one_lowered_on_cpu_and_krum_agrees(monkeypatch):
+    x = np.random.default_rng(43).standard_normal((40, 3 * agg._GRAM_CHUNK + 11)).astype(np.float32)
+    x[5] = np.nan
+    hlo = lambda: jax.jit(lambda u: agg._gram_full(u)).lower(jnp.asarray(x)).as_text()  # a fresh trace
+    outs = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("TESSERA_NATIVE", flag)
+        for name in ("krum", "multi_krum"):
+            agg.get_rule(name).clear_cache()
+        assert ("tessera_gram" in hlo()) == (flag == "1")
+        outs[flag] = [np.asarray(agg.get_rule(n)(jnp.asarray(x), jnp.ones(40), None, KEY)[0])
+                      for n in ("krum", "multi_krum")]
+    for a, b in zip(outs["1"], outs["0"]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
