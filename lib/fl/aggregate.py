@@ -107,7 +107,7 @@ def _sym_dot(s):
 
 
 _GRAM_KERNEL = ("gram", (("tessera_gram", "TesseraGram"),))
-_GRAM_NATIVE_MAX = 512  # rows; beyond, XLA's blocked product (the kernel's L2 panels get too narrow: 1.7x slower at 1000)
+_GRAM_NATIVE_MAX = 320  # rows; beyond, XLA's blocked product (the kernel's L2 panels get narrow: no gain at 500)
 
 
 def _gram_native(x):
@@ -119,7 +119,9 @@ def _gram_native(x):
 
 def _gram_full(x, extra=None):
     """Y Y^T for Y = [X; extra] ([R, D] and [E, D] float32, without materialising Y): one dot
-    (GPU/TPU), or on CPU summed over column chunks (one pass over X either way)."""
+    (GPU/TPU), or on CPU summed over column chunks (one pass over X either way); on CPU
+    without extra and for up to _GRAM_NATIVE_MAX rows, lib/native/gram.cc (the chunked XLA
+    product is its twin)."""
     r, d = x.shape[0] + (0 if extra is None else extra.shape[0]), x.shape[1]
     c = _GRAM_CHUNK
     nc = d // c

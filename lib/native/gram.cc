@@ -5,12 +5,16 @@
 // is its mirror, so G is exactly symmetric.
 //
 // Memory: X is read once from DRAM. The columns are cut into panels of C columns (all K rows,
-// C chosen so that the K x C panel stays in a core's L2); every pair of row blocks (i, j >= i)
-// runs its micro-kernel over the panel while it is cached.
+// ~256 KiB: the panel stays in a core's 1 MiB L2), copied into a packed buffer (row blocks of
+// R rows, their W-column vectors side by side: rows D floats apart would alias in the cache
+// sets, and the micro-kernel then reads two sequential streams); rows past K and columns past
+// the panel's end are zero. Every pair of row blocks (i, j >= i) runs its micro-kernel over
+// the packed panel while it is cached.
 // Micro-kernel: R x R rows (4 x 4 with AVX-512: 16 vector accumulators, 8 loads per 16 FMAs)
 // summed over the panel in float32 vectors, reduced to a scalar per panel and added to a
 // double accumulator (so the float32 error grows with the panel, not with D).
-// Rows past K in the last block read row K-1 and are discarded.
+// Large K makes the panels narrow (C = 64 at K = 1000) and the per-panel lane sums dominate:
+// the caller keeps XLA's product beyond a few hundred rows.
 //
 // Parallelism: the columns are also cut into segments (a fixed number for given K and D, not
 // the thread count); each segment's partial G is summed by one task on XLA's thread pool and
